@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mpm-run",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mpm-run", targets: ["MPMRunCLI"]),
+        .library(name: "MPMRun", targets: ["MPMRun"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, linked through pkg-config (Debian's -dev packages).
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // The only code that runs between clone and execve, plus thin wrappers for
+        // variadic or _GNU_SOURCE-only calls that Swift cannot reach directly.
+        .target(name: "CLauncher"),
+        .target(
+            name: "MPMRun",
+            dependencies: ["CSeccomp", "CCap", "CYAML", "CLauncher"]
+        ),
+        .executableTarget(
+            name: "MPMRunCLI",
+            dependencies: [
+                "MPMRun",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "MPMRunTests", dependencies: ["MPMRun"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MPMRun"]),
+    ]
+)

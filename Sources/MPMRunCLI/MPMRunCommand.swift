@@ -1,0 +1,37 @@
+import ArgumentParser
+import Glibc
+import MPMRun
+
+@main
+struct MPMRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mpm-run",
+        abstract: "Run AI agents in a sandbox that their permission profile defines.",
+        discussion: """
+            Agents are defined in --agents-dir (YAML, Claude MPM Markdown or JSON); each agent's \
+            type maps to a permission profile in --profiles-dir.
+            """,
+        version: MPMRunVersion.string,
+        subcommands: [Check.self, Explain.self]
+    )
+
+    /// Parses and runs, turning every error into one line on stderr: 125 for bad usage
+    /// (as for a refused run), the command's own code otherwise.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+            Console.err("mpm-run: \(message) (see mpm-run --help)")
+            Glibc.exit(125)
+        }
+    }
+}
+
+enum MPMRunVersion {
+    static let string = "0.1.0"
+}
