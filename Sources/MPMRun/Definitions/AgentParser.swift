@@ -8,6 +8,8 @@ public enum AgentParser {
         /// The id, if it could be read, also for an invalid file (to report duplicates).
         public var id: String?
         public var diagnostics: [Diagnostic]
+        /// Where the id stands, for the message about a second file with the same id.
+        public var idLocation: SourceLocation? = nil
     }
 
     public static let extensions = ["yaml", "yml", "md", "json"]
@@ -85,8 +87,9 @@ enum NativeAgentFields {
             return .init(definition: nil, id: nil, diagnostics: r.diagnostics.items)
         }
         var id: String?
+        var idLocation: SourceLocation?
         if let n = r.require(top, "agent_id"), let s = r.string(n, "agent_id") {
-            if let p = Identifier.problem(with: s) { r.diagnostics.error(n.location, "agent_id", p) } else { id = s }
+            if let p = Identifier.problem(with: s) { r.diagnostics.error(n.location, "agent_id", p) } else { id = s; idLocation = n.location }
         }
         var version = ""
         if let n = r.require(top, "version"), let s = r.string(n, "version") {
@@ -148,14 +151,14 @@ enum NativeAgentFields {
         }
 
         guard !r.diagnostics.hasErrors, let id else {
-            return .init(definition: nil, id: id, diagnostics: r.diagnostics.items)
+            return .init(definition: nil, id: id, diagnostics: r.diagnostics.items, idLocation: idLocation)
         }
         let def = AgentDefinition(
             id: id, file: file, format: .native, version: version, type: type,
             typeLocation: typeNode?.location ?? root.location, name: name, description: description,
             nickname: nickname, specializations: specializations, authority: authority,
             instructions: instructions, command: command, requests: requests, warnings: r.diagnostics.items)
-        return .init(definition: def, id: id, diagnostics: r.diagnostics.items)
+        return .init(definition: def, id: id, diagnostics: r.diagnostics.items, idLocation: idLocation)
     }
 
     static func paths(_ r: inout SchemaReader, _ node: YAMLNode, _ field: String) -> [Located<String>]? {

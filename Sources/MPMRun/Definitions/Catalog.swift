@@ -64,6 +64,7 @@ public struct Catalog: Sendable {
             diagnostics.append(contentsOf: result.diagnostics)
             if let id = result.id {
                 filesByID[id, default: []].append(display)
+                if let at = result.idLocation { idLocations[display] = at }
                 if let def = result.definition, agents[id] == nil { agents[id] = def }
             } else {
                 brokenAgentFiles += 1
@@ -71,14 +72,20 @@ public struct Catalog: Sendable {
         }
         for (id, files) in filesByID.sorted(by: { $0.key < $1.key }) where files.count > 1 {
             for file in files.dropFirst() {
-                diagnostics.append(Diagnostic(.error, file: file, field: "agent_id",
-                                              "'\(id)' is also defined by \(files[0])"))
+                let message = "'\(id)' is also defined by \(files[0])"
+                if let at = idLocations[file] {
+                    diagnostics.append(.error(at: at, field: "agent_id", message))
+                } else {
+                    diagnostics.append(Diagnostic(.error, file: file, field: "agent_id", message))
+                }
             }
             agents[id] = nil
         }
     }
 
     private var brokenAgentFiles = 0
+    /// file → where its agent_id stands, for the duplicate message.
+    private var idLocations: [String: SourceLocation] = [:]
 
     /// The agent with this id, or why it cannot be used.
     public func agent(_ id: String) -> Result<AgentDefinition, LookupError> {

@@ -16,8 +16,9 @@ enum ClaudeMPMFields {
         // The id: `agent_id`, or for Claude Code's files the `name`, made into an id if needed.
         var format: AgentDefinition.Format = json ? .json : .markdown
         var id: String?
+        var idLocation: SourceLocation?
         if let n = top["agent_id"], let s = r.string(n, "agent_id") {
-            if let p = Identifier.problem(with: s) { r.diagnostics.error(n.location, "agent_id", p) } else { id = s }
+            if let p = Identifier.problem(with: s) { r.diagnostics.error(n.location, "agent_id", p) } else { id = s; idLocation = n.location }
         } else if let n = top["name"], let s = r.string(n, "name") {
             if !json { format = .claudeCode }
             let derived = String(s.lowercased().map { $0 == " " ? "-" : $0 })
@@ -26,6 +27,7 @@ enum ClaudeMPMFields {
             } else {
                 if derived != s { r.diagnostics.warning(n.location, "name", "used as the agent id '\(derived)'") }
                 id = derived
+                idLocation = n.location
             }
         } else {
             r.diagnostics.error(root.location, "agent_id", "required (or `name`, for Claude Code agents)")
@@ -115,13 +117,13 @@ enum ClaudeMPMFields {
         }
 
         guard !r.diagnostics.hasErrors, let id, let instructions else {
-            return .init(definition: nil, id: id, diagnostics: r.diagnostics.items)
+            return .init(definition: nil, id: id, diagnostics: r.diagnostics.items, idLocation: idLocation)
         }
         let def = AgentDefinition(
             id: id, file: file, format: format, version: version, type: type, typeLocation: typeLocation,
             name: name, description: description, nickname: nil, specializations: [], authority: nil,
             instructions: instructions, command: nil, requests: requests, warnings: r.diagnostics.items)
-        return .init(definition: def, id: id, diagnostics: r.diagnostics.items)
+        return .init(definition: def, id: id, diagnostics: r.diagnostics.items, idLocation: idLocation)
     }
 
     /// A list of tool names, or Claude Code's comma-separated string of them.
