@@ -11,6 +11,8 @@ public enum ProfileParser {
         /// The types it claims; nil when even that could not be read.
         public var claims: [Located<String>]?
         public var diagnostics: [Diagnostic]
+        /// Where the name stands, for the message about a second profile with the same name.
+        public var nameLocation: SourceLocation? = nil
     }
 
     static let topKeys = ["profile", "description", "applies_to", "permissions", "limits", "tiers",
@@ -33,11 +35,13 @@ public enum ProfileParser {
         }
 
         var name: String?
+        var nameLocation: SourceLocation?
         if let n = r.require(top, "profile"), let s = r.string(n, "profile") {
             if let problem = Identifier.problem(with: s) {
                 r.diagnostics.error(n.location, "profile", problem)
             } else {
                 name = s
+                nameLocation = n.location
             }
         }
         var description = ""
@@ -171,14 +175,14 @@ public enum ProfileParser {
 
         let diagnostics = r.diagnostics
         guard !diagnostics.hasErrors, let name else {
-            return Result(profile: nil, name: name, claims: claims, diagnostics: diagnostics.items)
+            return Result(profile: nil, name: name, claims: claims, diagnostics: diagnostics.items, nameLocation: nameLocation)
         }
         let profile = Profile(
             name: name, file: file, description: description, appliesTo: (claims ?? []).map(\.value),
             permissions: permissions, limits: limits, tiers: tiers, readPaths: readPaths,
             writePaths: writePaths, envAllow: envAllow, envSet: envSet, envSecrets: envSecrets,
             runtime: runtime, capabilities: capabilities, incidents: incidents)
-        return Result(profile: profile, name: name, claims: claims, diagnostics: diagnostics.items)
+        return Result(profile: profile, name: name, claims: claims, diagnostics: diagnostics.items, nameLocation: nameLocation)
     }
 
     /// Reads a limits mapping; only the seven known keys, each a whole number in its range.

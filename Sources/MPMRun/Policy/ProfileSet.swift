@@ -11,6 +11,7 @@ public struct ProfileSet: Sendable {
         public var claims: [Located<String>]?
         public var profile: Profile?
         public var errors: [Diagnostic]
+        public var nameLocation: SourceLocation? = nil
     }
 
     public enum Choice: Sendable {
@@ -26,14 +27,19 @@ public struct ProfileSet: Sendable {
 
     public init(results: [(file: String, ProfileParser.Result)]) {
         entries = results.map { file, r in
-            Entry(file: file, name: r.name, claims: r.claims, profile: r.profile, errors: r.diagnostics.filter(\.isError))
+            Entry(file: file, name: r.name, claims: r.claims, profile: r.profile, errors: r.diagnostics.filter(\.isError),
+                  nameLocation: r.nameLocation)
         }
         var byName: [String: Int] = [:]
         for (i, e) in entries.enumerated() {
             guard let name = e.name else { continue }
             if let first = byName[name] {
-                crossFileErrors.append(Diagnostic(.error, file: e.file, field: "profile",
-                                                  "'\(name)' is also the name of \(entries[first].file)"))
+                let message = "'\(name)' is also the name of \(entries[first].file)"
+                let d = e.nameLocation.map { .error(at: $0, field: "profile", message) }
+                    ?? Diagnostic(.error, file: e.file, field: "profile", message)
+                crossFileErrors.append(d)
+                // The first file is refused for the same reason; its agents are told why.
+                entries[first].errors.append(d)
                 entries[i].profile = nil
                 entries[first].profile = nil
             } else {
