@@ -27,6 +27,8 @@ public struct AgentDefinition: Sendable {
         /// Claude MPM's `tools`, which narrow the profile's permissions.
         public var tools: [Located<String>]?
         public var resourceTier: Located<String>?
+        /// The key a limit was read from where it is not the usual one (`capabilities.timeout`).
+        public var limitFields: [LimitKey: String] = [:]
     }
 
     public var id: String

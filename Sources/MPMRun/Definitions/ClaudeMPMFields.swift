@@ -107,6 +107,7 @@ enum ClaudeMPMFields {
         let timeoutField = caps?["timeout"] != nil ? "capabilities.timeout" : "timeout"
         if let n = caps?["timeout"] ?? top["timeout"], let v = wholeNumber(&r, n, timeoutField) {
             requests.limits[.timeoutSeconds] = Located(v, n.location)
+            requests.limitFields[.timeoutSeconds] = timeoutField
         }
         if let n = caps?["network_access"], let b = r.bool(n, "capabilities.network_access") {
             requests.networkAccess = Located(b, n.location)

@@ -159,7 +159,9 @@ public enum PolicyResolver {
         mutating func applyLimits(base: ResourceLimits) {
             limits = base
             let strict = def.format.isStrict
+            let limitFields = def.requests.limitFields
             let field = { (k: LimitKey) -> String in
+                if let f = limitFields[k] { return f }
                 if strict { return "limits.\(k.rawValue)" }
                 return k == .memoryMB ? "capabilities.memory_limit" : "timeout"
             }
