@@ -59,7 +59,28 @@ public struct Diagnostic: Sendable, Hashable, Codable, Error, CustomStringConver
         if severity == .warning { s += "warning: " }
         if let field { s += "\(field): " }
         s += message
-        return s
+        return Self.oneLine(s)
+    }
+
+    /// A diagnostic quotes values from the file, which may hold line breaks or terminal
+    /// escapes; they are shown escaped so that every diagnostic stays one line of plain text.
+    static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            guard isControl(u) else { out.append(u); continue }
+            switch u {
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
+            default: out.append(contentsOf: "\\u{\(String(u.value, radix: 16))}".unicodeScalars)
+            }
+        }
+        return String(out)
+    }
+
+    private static func isControl(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
     }
 }
 
