@@ -1,10 +1,133 @@
 #ifndef MPM_LAUNCHER_H
 #define MPM_LAUNCHER_H
 
-// The code that must run between clone and execve lives here, in C, because nothing
-// in the child may allocate, take a lock or touch Swift's runtime. Swift prepares
-// everything; the child only makes raw syscalls.
+// The code that runs between clone and execve. Nothing here may allocate, take a lock or
+// touch Swift's runtime: Swift prepares every byte the child needs (argv, envp, the seccomp
+// program, the Landlock ruleset, the rlimit table, the uid/gid map lines) and the child only
+// makes system calls, in the order mpm_launch's child function lists them.
 
-int mpm_launcher_abi_version(void);
+#include <stdint.h>
+#include <sys/types.h>
 
+// Steps of the child, reported when one fails (with its errno).
+enum mpm_step {
+    MPM_STEP_NONE = 0,
+    MPM_STEP_SIGNALS,
+    MPM_STEP_SETGROUPS,
+    MPM_STEP_SETGID,
+    MPM_STEP_SETUID,
+    MPM_STEP_KEEPCAPS,
+    MPM_STEP_USERNS,
+    MPM_STEP_ID_MAPS,
+    MPM_STEP_SETSID,
+    MPM_STEP_STDIO,
+    MPM_STEP_CLOSE_FDS,
+    MPM_STEP_CHDIR,
+    MPM_STEP_RLIMIT,
+    MPM_STEP_PDEATHSIG,
+    MPM_STEP_BOUNDING_SET,
+    MPM_STEP_CAPSET,
+    MPM_STEP_AMBIENT,
+    MPM_STEP_NO_NEW_PRIVS,
+    MPM_STEP_LANDLOCK,
+    MPM_STEP_SECCOMP,
+    MPM_STEP_SECCOMP_LISTENER,
+    MPM_STEP_EXECVE,
+    MPM_STEP_CLONE,
+};
+
+// How the child gets its identity.
+enum mpm_identity {
+    // Not root: a new user namespace (from clone) mapping our own uid and gid to themselves.
+    MPM_IDENTITY_USERNS = 1,
+    // Root: become uid/gid, then enter a new user namespace mapping them to themselves.
+    MPM_IDENTITY_ROOT_THEN_USERNS = 2,
+    // Root keeping capabilities (system_config): become uid/gid keeping the `keep_caps` set,
+    // raised as ambient so they survive execve. No user namespace: its capabilities would be
+    // worthless outside it.
+    MPM_IDENTITY_ROOT_KEEP_CAPS = 3,
+};
+
+struct mpm_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+struct mpm_launch_spec {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+
+    const struct mpm_rlimit *rlimits;
+    int rlimit_count;
+
+    int identity;           // enum mpm_identity
+    uid_t uid;
+    gid_t gid;
+    const char *uid_map;    // "U U 1\n", written into the new user namespace
+    const char *gid_map;
+    int new_pid_ns;
+
+    int last_cap;           // /proc/sys/kernel/cap_last_cap
+    uint64_t keep_caps;     // bit n: keep capability n (MPM_IDENTITY_ROOT_KEEP_CAPS only)
+
+    int landlock_ruleset_fd;        // -1: none
+    const void *seccomp_filter;     // struct sock_filter[]
+    unsigned short seccomp_length;  // instructions
+    unsigned int seccomp_flags;
+    int seccomp_listener_socket;    // with SECCOMP_FILTER_FLAG_NEW_LISTENER: send the fd here; else -1
+};
+
+struct mpm_launch_result {
+    pid_t pid;
+    int pidfd;
+    int failed_step;    // enum mpm_step, 0 when the program was executed
+    int failed_errno;
+};
+
+// Starts the child and returns once it has called execve (or failed before it).
+// Returns 0, or -1 when clone itself failed (errno set, failed_step MPM_STEP_CLONE).
+// When a step in the child failed, the child has already been reaped.
+int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *result);
+
+// Landlock, which glibc does not wrap. The constants above ABI 2 are defined here because
+// Debian 12's headers stop there.
+#define MPM_LL_ACCESS_FS_EXECUTE     (1ULL << 0)
+#define MPM_LL_ACCESS_FS_WRITE_FILE  (1ULL << 1)
+#define MPM_LL_ACCESS_FS_READ_FILE   (1ULL << 2)
+#define MPM_LL_ACCESS_FS_READ_DIR    (1ULL << 3)
+#define MPM_LL_ACCESS_FS_REMOVE_DIR  (1ULL << 4)
+#define MPM_LL_ACCESS_FS_REMOVE_FILE (1ULL << 5)
+#define MPM_LL_ACCESS_FS_MAKE_CHAR   (1ULL << 6)
+#define MPM_LL_ACCESS_FS_MAKE_DIR    (1ULL << 7)
+#define MPM_LL_ACCESS_FS_MAKE_REG    (1ULL << 8)
+#define MPM_LL_ACCESS_FS_MAKE_SOCK   (1ULL << 9)
+#define MPM_LL_ACCESS_FS_MAKE_FIFO   (1ULL << 10)
+#define MPM_LL_ACCESS_FS_MAKE_BLOCK  (1ULL << 11)
+#define MPM_LL_ACCESS_FS_MAKE_SYM    (1ULL << 12)
+#define MPM_LL_ACCESS_FS_REFER       (1ULL << 13)   // ABI 2
+#define MPM_LL_ACCESS_FS_TRUNCATE    (1ULL << 14)   // ABI 3
+#define MPM_LL_ACCESS_FS_IOCTL_DEV   (1ULL << 15)   // ABI 5
+#define MPM_LL_ACCESS_NET_BIND_TCP    (1ULL << 0)   // ABI 4
+#define MPM_LL_ACCESS_NET_CONNECT_TCP (1ULL << 1)   // ABI 4
+#define MPM_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)  // ABI 6
+#define MPM_LL_SCOPE_SIGNAL               (1ULL << 1)  // ABI 6
+
+// The highest Landlock ABI the kernel offers, or -1 (errno set).
+int mpm_landlock_abi(void);
+// A ruleset fd, or -1. `abi` decides how much of the attribute the kernel is given.
+int mpm_landlock_create_ruleset(int abi, uint64_t handled_fs, uint64_t handled_net, uint64_t scoped);
+// Grants `access` beneath the file or folder `path` (opened O_PATH here). 0 or -1.
+int mpm_landlock_allow_path(int ruleset_fd, const char *path, uint64_t access);
+
+
+
+// An anonymous memory file (memfd_create, hidden from Swift without _GNU_SOURCE).
+int mpm_memfd(const char *name);
 #endif

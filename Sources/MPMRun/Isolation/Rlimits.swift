@@ -1,0 +1,25 @@
+import CLauncher
+import Glibc
+
+/// The rlimits of a run. Each is only ever lowered: a limit above what mpm-run itself may
+/// use is clamped to its own hard limit (raising one would need CAP_SYS_RESOURCE).
+enum Rlimits {
+    static func table(for limits: ResourceLimits) -> [mpm_rlimit] {
+        let mib: UInt64 = 1 << 20
+        // CPU: SIGXCPU at the limit, SIGKILL a second later (the hard limit).
+        let wanted: [(Int32, UInt64, UInt64)] = [
+            (Int32(RLIMIT_AS.rawValue), UInt64(limits.memoryMB) * mib, UInt64(limits.memoryMB) * mib),
+            (Int32(RLIMIT_CPU.rawValue), UInt64(limits.cpuSeconds), UInt64(limits.cpuSeconds) + 1),
+            (Int32(RLIMIT_CORE.rawValue), 0, 0),
+            (Int32(RLIMIT_NOFILE.rawValue), UInt64(limits.maxOpenFiles), UInt64(limits.maxOpenFiles)),
+            (Int32(RLIMIT_FSIZE.rawValue), UInt64(limits.maxFileSizeMB) * mib, UInt64(limits.maxFileSizeMB) * mib),
+            (6 /* RLIMIT_NPROC, hidden from Swift */, UInt64(limits.maxProcesses), UInt64(limits.maxProcesses)),
+        ]
+        return wanted.map { resource, soft, hard in
+            var current = rlimit()
+            getrlimit(__rlimit_resource_t(UInt32(resource)), &current)
+            let ceiling = UInt64(current.rlim_max)
+            return mpm_rlimit(resource: resource, soft: min(soft, ceiling), hard: min(hard, ceiling))
+        }
+    }
+}

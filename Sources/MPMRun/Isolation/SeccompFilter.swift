@@ -1,0 +1,112 @@
+import CSeccomp
+import CLauncher
+import Glibc
+
+/// The seccomp program of a run, compiled with libseccomp and exported as BPF for the
+/// launcher to install. What it denies:
+///
+/// - always: the syscalls of `Baseline.alwaysDeniedSyscalls`; `clone` with any namespace
+///   flag; terminal input injection (TIOCSTI, TIOCLINUX); `clone3`, whose flags live in
+///   memory a filter cannot read, fails with ENOSYS so that libc falls back to `clone`.
+/// - without network_access: `socket` of any family but AF_UNIX.
+/// - without execute_commands: `fork`, `vfork`, `clone` of anything but a thread,
+///   `execveat`, and every `execve` except the launcher's own, recognised by its three
+///   pointer arguments (addresses in the supervisor's memory that the agent never sees,
+///   so it cannot repeat the call).
+///
+/// Foreign architectures (i386 via int 0x80, x32) are killed by libseccomp's default.
+public struct SeccompFilter: Sendable {
+    /// The BPF program: `struct sock_filter[]`, 8 bytes an instruction.
+    public let program: [UInt8]
+    public var instructionCount: Int { program.count / 8 }
+
+    /// The launcher's own execve, which the no-execute filter must let through once.
+    public struct OwnExec: Sendable {
+        public var path: UInt
+        public var argv: UInt
+        public var envp: UInt
+    }
+
+    public enum BuildError: Error, CustomStringConvertible {
+        case libseccomp(String, Int32)
+        public var description: String {
+            switch self {
+            case .libseccomp(let step, let code): return "seccomp: \(step) failed: \(errnoText(-code))"
+            }
+        }
+    }
+
+    /// SCMP_ACT_ERRNO is a macro that does not import.
+    static func actErrno(_ e: Int32) -> UInt32 { 0x0005_0000 | (UInt32(e) & 0xFFFF) }
+
+    public init(permissions: Set<Permission>, ownExec: OwnExec?) throws(BuildError) {
+        guard let ctx = seccomp_init(SCMP_ACT_ALLOW) else { throw .libseccomp("seccomp_init", -ENOMEM) }
+        defer { seccomp_release(ctx) }
+        let eperm = Self.actErrno(EPERM)
+
+        func add(_ name: String, _ action: UInt32, _ conditions: [scmp_arg_cmp] = []) throws(BuildError) {
+            let nr = seccomp_syscall_resolve_name(name)
+            guard nr != __NR_SCMP_ERROR else { return }  // not a syscall on this architecture
+            let rc = conditions.withUnsafeBufferPointer {
+                seccomp_rule_add_array(ctx, action, nr, UInt32($0.count), $0.baseAddress)
+            }
+            guard rc == 0 else { throw .libseccomp("rule for \(name)", rc) }
+        }
+        func arg(_ index: UInt32, _ op: scmp_compare, _ a: UInt64, _ b: UInt64 = 0) -> scmp_arg_cmp {
+            scmp_arg_cmp(arg: index, op: op, datum_a: a, datum_b: b)
+        }
+
+        for name in Baseline.alwaysDeniedSyscalls { try add(name, eperm) }
+        try add("clone3", Self.actErrno(ENOSYS))
+        for flag in CloneFlags.namespaces {
+            try add("clone", eperm, [arg(0, SCMP_CMP_MASKED_EQ, UInt64(flag), UInt64(flag))])
+        }
+        // ioctl's request is an int: compare only the low 32 bits, or 0xffffffff00005412 slips by.
+        for request in [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */] as [UInt64] {
+            try add("ioctl", eperm, [arg(1, SCMP_CMP_MASKED_EQ, 0xFFFF_FFFF, request)])
+        }
+
+        if !permissions.contains(.networkAccess) {
+            try add("socket", eperm, [arg(0, SCMP_CMP_NE, UInt64(AF_UNIX))])
+        }
+
+        if !permissions.contains(.executeCommands) {
+            try add("fork", eperm)
+            try add("vfork", eperm)
+            try add("clone", eperm, [arg(0, SCMP_CMP_MASKED_EQ, CloneFlags.thread, 0)])
+            try add("execveat", eperm)
+            if let own = ownExec {
+                // Denied unless all three pointers are the launcher's: three rules, any mismatch denies.
+                try add("execve", eperm, [arg(0, SCMP_CMP_NE, UInt64(own.path))])
+                try add("execve", eperm, [arg(1, SCMP_CMP_NE, UInt64(own.argv))])
+                try add("execve", eperm, [arg(2, SCMP_CMP_NE, UInt64(own.envp))])
+            } else {
+                try add("execve", eperm)
+            }
+        }
+
+        program = try Self.export(ctx)
+    }
+
+    /// libseccomp 2.5.4 exports only to a file descriptor: write to a memfd, read it back.
+    private static func export(_ ctx: scmp_filter_ctx) throws(BuildError) -> [UInt8] {
+        let fd = mpm_memfd("mpm-seccomp")
+        guard fd >= 0 else { throw .libseccomp("memfd_create", -errno) }
+        defer { close(fd) }
+        let rc = seccomp_export_bpf(ctx, fd)
+        guard rc == 0 else { throw .libseccomp("seccomp_export_bpf", rc) }
+        let size = Int(lseek(fd, 0, SEEK_END))
+        var bytes = [UInt8](repeating: 0, count: size)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
+        guard n == size else { throw .libseccomp("reading the exported filter", -EIO) }
+        return bytes
+    }
+}
+
+/// clone(2) flags from the kernel ABI (glibc shows them to Swift only with _GNU_SOURCE).
+enum CloneFlags {
+    static let thread: UInt64 = 0x0001_0000
+    /// NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
+    static let namespaces: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000,
+                                       0x1000_0000, 0x2000_0000, 0x4000_0000]
+}

@@ -1,0 +1,158 @@
+import CLauncher
+import Glibc
+
+/// Everything the launcher needs for one child, prepared by the supervisor. The containment
+/// order itself is in one place: `child_main` in Sources/CLauncher/launcher.c.
+public struct LaunchPlan {
+    public var executable: String
+    public var argv: [String]
+    public var environment: [String]
+    public var workingDirectory: String
+    public var stdin: Int32
+    public var stdout: Int32
+    public var stderr: Int32
+    public var limits: ResourceLimits
+    public var identity: Identity
+    public var permissions: Set<Permission>
+    public var keptCapabilities: [String]
+    public var landlockRulesetFD: Int32
+}
+
+/// A child that has called execve.
+public struct LaunchedChild: Sendable {
+    public var pid: pid_t
+    public var pidfd: Int32
+}
+
+public enum LaunchFailure: Error, CustomStringConvertible {
+    case clone(Int32)
+    case step(mpm_step, Int32)
+    case seccomp(SeccompFilter.BuildError)
+
+    /// 127 when the program does not exist, 126 when it cannot be executed, else 125.
+    public var exitCode: Int32 {
+        switch self {
+        case .step(MPM_STEP_EXECVE, let e): return e == ENOENT || e == ENOTDIR ? 127 : 126
+        default: return 125
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .clone(let e):
+            return "cannot create the sandboxed process: clone: \(errnoText(e))"
+                + (e == EPERM || e == ENOSPC ? " (user or PID namespaces unavailable: see mpm-run doctor)" : "")
+        case .step(let step, let e):
+            return "sandbox setup failed at \(Self.name(of: step)): \(errnoText(e))"
+        case .seccomp(let e):
+            return e.description
+        }
+    }
+
+    static func name(of step: mpm_step) -> String {
+        switch step {
+        case MPM_STEP_SIGNALS: return "resetting signals"
+        case MPM_STEP_SETGROUPS: return "setgroups"
+        case MPM_STEP_SETGID: return "setresgid"
+        case MPM_STEP_SETUID: return "setresuid"
+        case MPM_STEP_KEEPCAPS: return "PR_SET_KEEPCAPS"
+        case MPM_STEP_USERNS: return "unshare(CLONE_NEWUSER)"
+        case MPM_STEP_ID_MAPS: return "writing the user namespace's id maps"
+        case MPM_STEP_SETSID: return "setsid"
+        case MPM_STEP_STDIO: return "redirecting stdio"
+        case MPM_STEP_CLOSE_FDS: return "closing inherited file descriptors"
+        case MPM_STEP_CHDIR: return "chdir into the sandbox"
+        case MPM_STEP_RLIMIT: return "setrlimit"
+        case MPM_STEP_PDEATHSIG: return "PR_SET_PDEATHSIG"
+        case MPM_STEP_BOUNDING_SET: return "dropping the capability bounding set"
+        case MPM_STEP_CAPSET: return "capset"
+        case MPM_STEP_AMBIENT: return "setting ambient capabilities"
+        case MPM_STEP_NO_NEW_PRIVS: return "PR_SET_NO_NEW_PRIVS"
+        case MPM_STEP_LANDLOCK: return "landlock_restrict_self"
+        case MPM_STEP_SECCOMP: return "installing the seccomp filter"
+        case MPM_STEP_SECCOMP_LISTENER: return "handing over the seccomp listener"
+        case MPM_STEP_EXECVE: return "execve"
+        default: return "step \(step.rawValue)"
+        }
+    }
+}
+
+public enum Launcher {
+    public static func launch(_ plan: LaunchPlan) throws(LaunchFailure) -> LaunchedChild {
+        let path = strdup(plan.executable)!
+        let argv = CStringArray(plan.argv)
+        let envp = CStringArray(plan.environment)
+        let cwd = strdup(plan.workingDirectory)!
+        let uidMap = strdup(plan.identity.uidMap)!
+        let gidMap = strdup(plan.identity.gidMap)!
+        defer {
+            free(path); free(cwd); free(uidMap); free(gidMap)
+            argv.deallocate(); envp.deallocate()
+        }
+
+        // Built after the strings exist: the no-execute filter lets through only this execve.
+        let filter: SeccompFilter
+        do {
+            filter = try SeccompFilter(
+                permissions: plan.permissions,
+                ownExec: .init(path: UInt(bitPattern: path), argv: UInt(bitPattern: argv.pointer),
+                               envp: UInt(bitPattern: envp.pointer)))
+        } catch {
+            throw .seccomp(error)
+        }
+        let rlimits = Rlimits.table(for: plan.limits)
+
+        var result = mpm_launch_result()
+        let rc = filter.program.withUnsafeBytes { program in
+            rlimits.withUnsafeBufferPointer { limits in
+                var spec = mpm_launch_spec()
+                spec.path = UnsafePointer(path)
+                spec.argv = UnsafePointer(argv.pointer)
+                spec.envp = UnsafePointer(envp.pointer)
+                spec.cwd = UnsafePointer(cwd)
+                spec.stdin_fd = plan.stdin
+                spec.stdout_fd = plan.stdout
+                spec.stderr_fd = plan.stderr
+                spec.rlimits = limits.baseAddress
+                spec.rlimit_count = Int32(limits.count)
+                spec.identity = Int32(plan.identity.mode.rawValue)
+                spec.uid = plan.identity.uid
+                spec.gid = plan.identity.gid
+                spec.uid_map = UnsafePointer(uidMap)
+                spec.gid_map = UnsafePointer(gidMap)
+                spec.new_pid_ns = 1
+                spec.last_cap = Capabilities.lastCap
+                spec.keep_caps = Capabilities.mask(plan.keptCapabilities)
+                spec.landlock_ruleset_fd = plan.landlockRulesetFD
+                spec.seccomp_filter = program.baseAddress
+                spec.seccomp_length = UInt16(filter.instructionCount)
+                spec.seccomp_flags = 0
+                spec.seccomp_listener_socket = -1
+                return mpm_launch(&spec, &result)
+            }
+        }
+        if rc != 0 { throw .clone(result.failed_errno) }
+        if result.failed_step != 0 {
+            throw .step(mpm_step(UInt32(result.failed_step)), result.failed_errno)
+        }
+        return LaunchedChild(pid: result.pid, pidfd: result.pidfd)
+    }
+}
+
+/// A NULL-terminated `char *[]` for execve, owned until `deallocate`.
+struct CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count
+        pointer = .allocate(capacity: strings.count + 1)
+        for (i, s) in strings.enumerated() { pointer[i] = strdup(s) }
+        pointer[strings.count] = nil
+    }
+
+    func deallocate() {
+        for i in 0..<count { free(pointer[i]) }
+        pointer.deallocate()
+    }
+}
