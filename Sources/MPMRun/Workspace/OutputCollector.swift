@@ -1,0 +1,159 @@
+import Glibc
+
+/// What collectOutput copied, and what it left out and why.
+public struct CollectedOutput: Sendable {
+    public var files = 0
+    public var bytes = 0
+    public var folders = 0
+    /// Symlinks, FIFOs, sockets, devices, names already taken at the destination,
+    /// entries past the limits: each one listed, nothing dropped silently.
+    public var skipped: [SkippedEntry] = []
+}
+
+extension Workspace {
+    public static let maxOutputEntries = 100_000
+    static let maxOutputDepth = 256
+
+    /// Copies output/ into `dir` (created with its parents; folders 0755, files 0644).
+    ///
+    /// The agent controls output/, so it is read as hostile: entries are opened relative to
+    /// their folder's fd with O_NOFOLLOW, symlinks and special files are skipped (never
+    /// followed, never opened), each file is copied up to the size it had when opened, and
+    /// at most `maxFiles` entries and `maxBytes` bytes are copied.
+    ///
+    /// - Parameter owner: who gets the copies (chown); nil: this process's uid and gid.
+    public func collectOutput(to dir: String, owner: (uid: uid_t, gid: gid_t)? = nil,
+                              maxFiles: Int = Workspace.maxOutputEntries,
+                              maxBytes: Int = Int.max) throws(WorkspaceError) -> CollectedOutput {
+        let source = FS.openat(runFd, FSPath("output"), O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        guard source >= 0 else { throw WorkspaceError.io("open", outputPath) }
+        defer { close(source) }
+        guard let sourceStat = FS.fstat(source), UInt64(sourceStat.st_dev) == runDevice else {
+            throw WorkspaceError.io("open", outputPath, EXDEV)
+        }
+        let dest = try Self.makeFolders(dir, owner: owner)
+        defer { close(dest) }
+        var copier = OutputCopier(device: sourceStat.st_dev, owner: owner, maxEntries: maxFiles, maxBytes: maxBytes)
+        try copier.copyFolder(source, into: dest, display: "", destPath: dir, depth: 0)
+        return copier.result
+    }
+
+    /// `mkdir -p dir` (new folders 0755, given to `owner`), then an fd of `dir`. The path is
+    /// the user's own choice, so symlinks along it are followed as the user would expect.
+    static func makeFolders(_ dir: String, owner: (uid: uid_t, gid: gid_t)?) throws(WorkspaceError) -> Int32 {
+        guard !dir.isEmpty else { throw WorkspaceError.io("create", dir, ENOENT) }
+        var prefix = dir.hasPrefix("/") ? "" : "."
+        for part in dir.split(separator: "/") {
+            prefix += "/" + part
+            if part == "." || part == ".." { continue }
+            let p = FSPath(prefix)
+            if p.withCString({ mkdir($0, 0o755) }) == 0 {
+                let fd = FS.openat(AT_FDCWD, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                guard fd >= 0 else { throw WorkspaceError.io("open", prefix) }
+                defer { close(fd) }
+                fchmod(fd, 0o755)
+                if let owner, fchown(fd, owner.uid, owner.gid) != 0 { throw WorkspaceError.io("change the owner of", prefix) }
+            } else if errno != EEXIST {
+                throw WorkspaceError.io("create", prefix)
+            }
+        }
+        let fd = FS.openat(AT_FDCWD, FSPath(dir), O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw WorkspaceError.io("open", dir) }
+        return fd
+    }
+}
+
+struct OutputCopier {
+    let device: dev_t
+    let owner: (uid: uid_t, gid: gid_t)?
+    let maxEntries: Int
+    let maxBytes: Int
+    var entries = 0
+    var limitNoted = false
+    var result = CollectedOutput()
+
+    mutating func skip(_ path: String, _ reason: String) {
+        result.skipped.append(SkippedEntry(path: path, reason: reason))
+    }
+
+    mutating func copyFolder(_ src: Int32, into dest: Int32, display: String, destPath: String, depth: Int) throws(WorkspaceError) {
+        let names: [FSPath]
+        // Never list more than the limit allows: a folder of millions of names costs nothing
+        // to make and must not cost us their memory.
+        switch FS.names(in: src, limit: max(0, maxEntries - entries) + 1) {
+        case .success(let n): names = n.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        case .failure(let e):
+            skip(display.isEmpty ? "." : display, "cannot list: \(errnoText(e.code))")
+            return
+        }
+        for name in names {
+            let path = display.isEmpty ? name.display : display + "/" + name.display
+            guard entries < maxEntries else {
+                if !limitNoted {
+                    limitNoted = true
+                    skip(path, "more than \(maxEntries) entries in output/; this and the rest not copied")
+                }
+                return
+            }
+            entries += 1
+            guard let st = FS.lstatat(src, name) else {
+                skip(path, "cannot stat: \(errnoText(errno))")
+                continue
+            }
+            if FS.isRegular(st) {
+                try copyFile(name, in: src, into: dest, display: path, destPath: destPath + "/" + name.display)
+            } else if FS.isDir(st) {
+                guard st.st_dev == device else { skip(path, "another file system mounted here, not copied"); continue }
+                guard depth < Workspace.maxOutputDepth else {
+                    skip(path, "nested deeper than \(Workspace.maxOutputDepth) folders, not copied")
+                    continue
+                }
+                let sub = FS.openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                guard sub >= 0 else { skip(path, "cannot open: \(errnoText(errno))"); continue }
+                defer { close(sub) }
+                let subDestPath = destPath + "/" + name.display
+                if !FS.mkdirat(dest, name, 0o755) && errno != EEXIST {
+                    throw WorkspaceError.io("create", subDestPath)
+                }
+                let out = FS.openat(dest, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                guard out >= 0 else { skip(path, "the destination \(subDestPath) is not a folder"); continue }
+                defer { close(out) }
+                try finish(out, mode: 0o755, path: subDestPath)
+                result.folders += 1
+                try copyFolder(sub, into: out, display: path, destPath: subDestPath, depth: depth + 1)
+            } else {
+                skip(path, "\(FS.kindName(st)), not copied")
+            }
+        }
+    }
+
+    mutating func copyFile(_ name: FSPath, in src: Int32, into dest: Int32, display: String, destPath: String) throws(WorkspaceError) {
+        // O_NONBLOCK: if the agent swaps in a FIFO after our lstat, the open does not hang.
+        let fd = FS.openat(src, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { skip(display, "cannot open: \(errnoText(errno))"); return }
+        defer { close(fd) }
+        guard let st = FS.fstat(fd), FS.isRegular(st) else { skip(display, "changed while being copied, not copied"); return }
+        let size = Int(st.st_size)
+        guard result.bytes + size <= maxBytes else {
+            skip(display, "\(size) bytes would pass the limit of \(maxBytes) bytes, not copied")
+            return
+        }
+        let out = FS.openat(dest, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        guard out >= 0 else {
+            if errno == EEXIST { skip(display, "\(destPath) already exists, not replaced"); return }
+            throw WorkspaceError.io("create", destPath)
+        }
+        defer { close(out) }
+        switch FS.copy(from: fd, to: out, limit: size) {
+        case .success(let n): result.bytes += n
+        case .failure(let e): throw WorkspaceError.io("copy output to", destPath, e.code)
+        }
+        try finish(out, mode: 0o644, path: destPath)
+        result.files += 1
+    }
+
+    func finish(_ fd: Int32, mode: mode_t, path: String) throws(WorkspaceError) {
+        guard fchmod(fd, mode) == 0 else { throw WorkspaceError.io("set the mode of", path) }
+        if let owner, fchown(fd, owner.uid, owner.gid) != 0 { throw WorkspaceError.io("change the owner of", path) }
+    }
+}
