@@ -34,11 +34,22 @@ private struct TreeBuilder {
     let file: String
     let lineOffset: Int
 
-    /// An open collection: its location, and what has been read into it so far.
-    private enum Open {
-        case sequence(SourceLocation, [YAMLNode])
-        /// `pendingKey` holds a key whose value has not been read yet.
-        case mapping(SourceLocation, [YAMLPair], Set<String>, pendingKey: (String, SourceLocation)?)
+    /// An open collection: its location, and what has been read into it so far. A class,
+    /// so that adding to it appends in place: a value copied out of the stack and put back
+    /// would copy its array at every item, and a 1 MiB list would take minutes.
+    private final class Open {
+        let location: SourceLocation
+        let isSequence: Bool
+        var items: [YAMLNode] = []
+        var pairs: [YAMLPair] = []
+        var seen: Set<String> = []
+        /// A key whose value has not been read yet.
+        var pendingKey: (String, SourceLocation)?
+
+        init(_ location: SourceLocation, isSequence: Bool) {
+            self.location = location
+            self.isSequence = isSequence
+        }
     }
 
     private var stack: [Open] = []
@@ -120,19 +131,17 @@ private struct TreeBuilder {
             let implicit = isSequence ? event.data.sequence_start.implicit : event.data.mapping_start.implicit
             if anchor != nil { return .error(at: at, "anchors are not allowed") }
             if let tag, implicit == 0 { return .error(at: at, "tags are not allowed (\(String(cString: tag)))") }
-            if case .mapping(_, _, _, nil)? = stack.last {
+            if let top = stack.last, !top.isSequence, top.pendingKey == nil {
                 return .error(at: at, "a mapping key must be a scalar")
             }
             if stack.count >= StrictYAML.maxDepth {
                 return .error(at: at, "nesting deeper than \(StrictYAML.maxDepth) levels")
             }
-            stack.append(isSequence ? .sequence(at, []) : .mapping(at, [], [], pendingKey: nil))
+            stack.append(Open(at, isSequence: isSequence))
             return nil
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-            switch stack.removeLast() {
-            case .sequence(let loc, let items): return add(YAMLNode(.sequence(items), at: loc))
-            case .mapping(let loc, let pairs, _, _): return add(YAMLNode(.mapping(pairs), at: loc))
-            }
+            let open = stack.removeLast()
+            return add(YAMLNode(open.isSequence ? .sequence(open.items) : .mapping(open.pairs), at: open.location))
         default:
             return nil
         }
@@ -140,30 +149,26 @@ private struct TreeBuilder {
 
     /// Places a finished node into the collection that is open, or makes it the root.
     private mutating func add(_ node: YAMLNode) -> Diagnostic? {
-        guard let top = stack.popLast() else {
+        guard let top = stack.last else {
             root = node
             return nil
         }
-        switch top {
-        case .sequence(let loc, var items):
-            items.append(node)
-            stack.append(.sequence(loc, items))
-        case .mapping(let loc, var pairs, var seen, let pendingKey):
-            if let (key, keyLoc) = pendingKey {
-                pairs.append(YAMLPair(key: key, keyLocation: keyLoc, value: node))
-                stack.append(.mapping(loc, pairs, seen, pendingKey: nil))
-            } else {
-                guard case .scalar(let key, _) = node.content else {
-                    return .error(at: node.location, "a mapping key must be a scalar")
-                }
-                if node.string == nil && node.isNull {
-                    return .error(at: node.location, "a mapping key must not be empty")
-                }
-                guard seen.insert(key).inserted else {
-                    return .error(at: node.location, "duplicate key '\(key)'")
-                }
-                stack.append(.mapping(loc, pairs, seen, pendingKey: (key, node.location)))
+        if top.isSequence {
+            top.items.append(node)
+        } else if let (key, keyLoc) = top.pendingKey {
+            top.pairs.append(YAMLPair(key: key, keyLocation: keyLoc, value: node))
+            top.pendingKey = nil
+        } else {
+            guard case .scalar(let key, _) = node.content else {
+                return .error(at: node.location, "a mapping key must be a scalar")
             }
+            if node.string == nil && node.isNull {
+                return .error(at: node.location, "a mapping key must not be empty")
+            }
+            guard top.seen.insert(key).inserted else {
+                return .error(at: node.location, "duplicate key '\(key)'")
+            }
+            top.pendingKey = (key, node.location)
         }
         return nil
     }
