@@ -77,10 +77,19 @@ public enum PolicyResolver {
 
         mutating func applyUnclaimed() {
             let type = def.type.map { "'\($0)'" } ?? "(none)"
-            warnings.append(.warning(at: def.typeLocation, field: "type",
+            warnings.append(.warning(at: def.typeLocation, field: def.format.isStrict ? "type" : "agent_type",
                                                "no profile claims type \(type): it runs with the empty permission set"))
             decide("profile", granted: "(none)", "no profile claims type \(type) and none claims '*'")
+            // The same rules as under a profile, against the empty set: a native agent that
+            // asks for a permission, a path or a variable is refused; a Claude MPM agent is clamped.
+            let empty = Profile(
+                name: "", file: "", description: "", appliesTo: [], permissions: [], limits: .unclaimedDefault,
+                tiers: [:], readPaths: [], writePaths: [], envAllow: [], envSet: [], envSecrets: [], runtime: nil,
+                capabilities: [], incidents: IncidentThresholds())
+            applyPermissions(empty)
             applyLimits(base: .unclaimedDefault)
+            applyPaths(empty)
+            applyEnvironment(empty)
             applyCommand(runtime: nil, path: nil)
         }
 
