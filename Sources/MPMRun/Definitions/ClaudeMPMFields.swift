@@ -74,7 +74,8 @@ enum ClaudeMPMFields {
             instructions = r.string(n, "instructions")
         }
         if let text = instructions {
-            let trimmed = text.drop(while: { $0.isWhitespace })
+            var trimmed = Substring(text).drop(while: { $0.isWhitespace })
+            while let last = trimmed.last, last.isWhitespace { trimmed = trimmed.dropLast() }
             if trimmed.count < 10 {
                 r.diagnostics.error(instructionsLocation, "instructions", "must be at least 10 characters (has \(trimmed.count))")
                 instructions = nil
