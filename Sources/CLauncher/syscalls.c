@@ -96,3 +96,40 @@ int mpm_sys_probe_namespaces(int new_user, int new_pid) {
     munmap(stack, size);
     return err;
 }
+
+struct drop_args {
+    uid_t uid;
+    gid_t gid;
+};
+
+// Exits with 0, or with the errno of the step that failed (errno values fit in 8 bits).
+static int drop_then_unshare_child(void *arg) {
+    const struct drop_args *a = arg;
+    if (syscall(SYS_setgroups, 0, NULL) != 0) syscall(SYS_exit, errno);
+    if (syscall(SYS_setresgid, a->gid, a->gid, a->gid) != 0) syscall(SYS_exit, errno);
+    if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) != 0) syscall(SYS_exit, errno);
+    if (syscall(SYS_unshare, CLONE_NEWUSER) != 0) syscall(SYS_exit, errno);
+    syscall(SYS_exit, 0);
+    return 0;
+}
+
+int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid) {
+    struct drop_args args = { uid, gid };
+    const size_t size = 64 * 1024;
+    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return errno;
+    pid_t child = clone(drop_then_unshare_child, (char *)stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int err = 0;
+    if (child < 0) {
+        err = errno;
+    } else {
+        int status = 0;
+        pid_t r;
+        do { r = waitpid(child, &status, 0); } while (r < 0 && errno == EINTR);
+        if (r < 0) err = errno;  // ECHILD (SIGCHLD ignored): the outcome is unknown
+        else if (!WIFEXITED(status)) err = ECHILD;
+        else err = WEXITSTATUS(status);
+    }
+    munmap(stack, size);
+    return err;
+}

@@ -12,7 +12,7 @@ struct MPMRunCommand: ParsableCommand {
             type maps to a permission profile in --profiles-dir.
             """,
         version: MPMRunVersion.string,
-        subcommands: [Check.self, Explain.self]
+        subcommands: [Check.self, Explain.self, Doctor.self]
     )
 
     /// Parses and runs, turning every error into one line on stderr: 125 for bad usage

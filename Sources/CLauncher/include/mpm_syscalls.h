@@ -38,4 +38,10 @@ int mpm_sys_landlock_abi(void);
 // 0 when the child ran and exited 0, otherwise the errno of the failing step.
 int mpm_sys_probe_namespaces(int new_user, int new_pid);
 
+// For a root caller: whether uid/gid (an unprivileged identity, as an agent gets) may
+// create a user namespace. A clone(CLONE_VM|CLONE_VFORK) child drops to uid/gid with raw
+// syscalls (glibc's setuid would signal the parent's threads) and calls
+// unshare(CLONE_NEWUSER). 0 when it could, otherwise the errno of the failing step.
+int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid);
+
 #endif

@@ -1,0 +1,122 @@
+import Foundation
+import Glibc
+import Testing
+
+/// `mpm-run doctor` on this machine, which has everything the sandbox needs: it says so,
+/// and what it reports matches what the test finds out on its own.
+@Suite struct DoctorTests {
+    @Test func doctorPassesAndPrintsOneLinePerFeature() throws {
+        let r = try MPMRun.run(["doctor"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.isEmpty)
+        let names = ["seccomp", "seccomp_notify", "landlock", "no_new_privs", "userns", "pidns",
+                     "cgroup_v2", "cgroup_v1", "root"]
+        for name in names {
+            let line = r.stdoutLines.first { $0.split(separator: " ").dropFirst().first.map(String.init) == name }
+            #expect(line != nil, "no line for \(name) in:\n\(r.stdout)")
+        }
+        let landlock = try #require(r.stdoutLines.first { $0.hasPrefix("ok      landlock          ABI ") })
+        #expect(landlock.contains("file rules"))
+        #expect(!r.stdout.contains("MISSING"))
+    }
+
+    @Test func doctorJSONAgreesWithTheKernel() throws {
+        let r = try MPMRun.run(["doctor", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: r.stdoutBytes) as? [String: Any])
+        #expect(obj["ok"] as? Bool == true)
+        #expect(obj["root"] as? Bool == (geteuid() == 0))
+        let features = try #require(obj["features"] as? [[String: Any]])
+        func feature(_ name: String) -> [String: Any]? { features.first { $0["name"] as? String == name } }
+        for f in features {
+            // Every object has the same keys; fix is null when the feature is there.
+            #expect(Set(f.keys) == ["name", "available", "required", "detail", "fix"])
+            if f["available"] as? Bool == true { #expect(f["fix"] is NSNull) }
+        }
+
+        // Landlock: the ABI doctor reports is the one the kernel gives this test directly.
+        let abi = try #require(obj["landlock_abi"] as? Int)
+        #expect(abi >= 1)
+        #expect((feature("landlock")?["detail"] as? String)?.hasPrefix("ABI \(abi):") == true)
+        if let direct = Self.landlockABIFromPython() { #expect(direct == abi) }
+
+        // seccomp: user notification is offered exactly when actions_avail lists it.
+        let actions = try String(contentsOfFile: "/proc/sys/kernel/seccomp/actions_avail", encoding: .utf8)
+        #expect(actions.contains("user_notif"))
+        #expect(feature("seccomp_notify")?["available"] as? Bool == true)
+        #expect(feature("seccomp")?["available"] as? Bool == true)
+        #expect(feature("no_new_privs")?["available"] as? Bool == true)
+        #expect(feature("pidns")?["available"] as? Bool == true)
+    }
+
+    @Test func doctorAsAnUnprivilegedUserReportsNamespaces() throws {
+        guard geteuid() == 0 else { return }  // needs root to become uid 65534
+        let r = try Self.runAsNobody(["doctor", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        #expect(obj["root"] as? Bool == false)
+        let features = try #require(obj["features"] as? [[String: Any]])
+        let userns = try #require(features.first { $0["name"] as? String == "userns" })
+        let pidns = try #require(features.first { $0["name"] as? String == "pidns" })
+        // Unprivileged, both are needed, and on this machine both work.
+        #expect(userns["required"] as? Bool == true)
+        #expect(userns["available"] as? Bool == true)
+        #expect(pidns["required"] as? Bool == true)
+        #expect(pidns["available"] as? Bool == true)
+        #expect((pidns["detail"] as? String)?.contains("CLONE_NEWUSER|CLONE_NEWPID") == true)
+        let root = try #require(features.first { $0["name"] as? String == "root" })
+        #expect(root["available"] as? Bool == false)
+    }
+
+    @Test func doctorHelpNamesTheExitStatus() throws {
+        let r = try MPMRun.run(["doctor", "--help"])
+        #expect(r.status == 0)
+        let text = r.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(text.contains("Exits 0 when every feature a run needs is present, 1 otherwise."))
+    }
+
+    // MARK: - Helpers
+
+    /// landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) made by Python's
+    /// ctypes, so that the comparison does not go through mpm-run's own wrapper; nil
+    /// where there is no python3 (the check is then skipped).
+    static func landlockABIFromPython() -> Int? {
+        guard access("/usr/bin/python3", X_OK) == 0 else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", "import ctypes; print(ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1))"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// `setpriv --reuid=65534 --regid=65534 --clear-groups mpm-run args`, from a folder
+    /// uid 65534 can enter.
+    static func runAsNobody(_ args: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--", MPMRun.binary] + args
+        p.currentDirectoryURL = URL(fileURLWithPath: "/")
+        p.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        nonisolated(unsafe) var errData = Data()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            done.signal()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        p.waitUntilExit()
+        return (p.terminationStatus, outData, String(decoding: errData, as: UTF8.self))
+    }
+}
