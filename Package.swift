@@ -31,6 +31,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MPMRunTests", dependencies: ["MPMRun"]),
+        // Tests/Probe/mpm-probe.c, the attacker the end-to-end tests run inside the sandbox, is
+        // compiled by the tests with the system C compiler: a SwiftPM target would link the
+        // Swift runtime, which the sandbox does not expose.
         .testTarget(name: "EndToEndTests", dependencies: ["MPMRun"]),
     ]
 )

@@ -9,10 +9,13 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -31,17 +34,48 @@
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
-// The child writes its failure here; with CLONE_VM this is the parent's memory, and the
-// parent reads it after CLONE_VFORK resumes it (the way glibc's posix_spawn reports errors).
-struct child_context {
-    const struct mpm_launch_spec *spec;
-    volatile int step;
+// One run's launch state, shared by the supervisor and the run's init (pid 1 of the run's
+// PID namespace), which runs in the supervisor's address space on its own stack. It is
+// freed by mpm_release only after init has been reaped.
+struct mpm_run {
+    const struct mpm_launch_spec *spec;  // valid until the agent has called execve
+    volatile int step;                   // the agent's (or init's) failed step
     volatile int err;
+    volatile int agent_recorded;         // init saw the agent end:
+    volatile int agent_code;             //   CLD_EXITED, CLD_KILLED or CLD_DUMPED
+    volatile int agent_status;           //   its exit code or signal
+    int notify[2];                       // init -> supervisor: "the agent has started (or failed)"
+    void *stack;
 };
 
-static void fail(struct child_context *c, int step) {
-    c->err = errno;
-    c->step = step;
+enum { STACK_SIZE = 256 * 1024 };
+
+// Raw system calls for init once the supervisor runs again: init shares the supervisor's
+// thread-local storage, so it must not write errno behind the supervisor's back.
+static inline long raw6(long n, long a, long b, long c, long d, long e) {
+    long ret;
+#if defined(__x86_64__)
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8) : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+    ret = x0;
+#else
+#error "mpm-run's launcher supports x86_64 and aarch64"
+#endif
+    return ret;
+}
+
+static void fail(struct mpm_run *r, int step) {
+    r->err = errno;
+    r->step = step;
     _exit(127);
 }
 
@@ -57,37 +91,39 @@ static int write_file(const char *path, const char *text) {
 }
 
 // In a new user namespace: map our ids to themselves, so the agent sees its real uid.
-static void write_id_maps(struct child_context *c) {
-    const struct mpm_launch_spec *s = c->spec;
-    if (write_file("/proc/self/setgroups", "deny") != 0) fail(c, MPM_STEP_ID_MAPS);
-    if (write_file("/proc/self/uid_map", s->uid_map) != 0) fail(c, MPM_STEP_ID_MAPS);
-    if (write_file("/proc/self/gid_map", s->gid_map) != 0) fail(c, MPM_STEP_ID_MAPS);
+static void write_id_maps(struct mpm_run *r) {
+    const struct mpm_launch_spec *s = r->spec;
+    if (write_file("/proc/self/setgroups", "deny") != 0) fail(r, MPM_STEP_ID_MAPS);
+    if (write_file("/proc/self/uid_map", s->uid_map) != 0) fail(r, MPM_STEP_ID_MAPS);
+    if (write_file("/proc/self/gid_map", s->gid_map) != 0) fail(r, MPM_STEP_ID_MAPS);
 }
 
-static void become(struct child_context *c, uid_t uid, gid_t gid) {
-    if (setgroups(0, NULL) != 0) fail(c, MPM_STEP_SETGROUPS);
-    if (setresgid(gid, gid, gid) != 0) fail(c, MPM_STEP_SETGID);
-    if (setresuid(uid, uid, uid) != 0) fail(c, MPM_STEP_SETUID);
+// Raw calls: glibc's wrappers would broadcast the change to every thread it believes this
+// process has, which are the supervisor's.
+static void become(struct mpm_run *r, uid_t uid, gid_t gid) {
+    if (syscall(SYS_setgroups, 0, NULL) != 0) fail(r, MPM_STEP_SETGROUPS);
+    if (syscall(SYS_setresgid, gid, gid, gid) != 0) fail(r, MPM_STEP_SETGID);
+    if (syscall(SYS_setresuid, uid, uid, uid) != 0) fail(r, MPM_STEP_SETUID);
 }
 
-static void set_capabilities(struct child_context *c, uint64_t keep) {
+static void set_capabilities(struct mpm_run *r, uint64_t keep) {
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
     data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)keep;
     data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(keep >> 32);
-    if (syscall(SYS_capset, &header, data) != 0) fail(c, MPM_STEP_CAPSET);
+    if (syscall(SYS_capset, &header, data) != 0) fail(r, MPM_STEP_CAPSET);
 }
 
-static void drop_bounding_set(struct child_context *c) {
-    for (int cap = 0; cap <= c->spec->last_cap; cap++) {
-        if (c->spec->keep_caps & (1ULL << cap)) continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(c, MPM_STEP_BOUNDING_SET);
+static void drop_bounding_set(struct mpm_run *r) {
+    for (int cap = 0; cap <= r->spec->last_cap; cap++) {
+        if (r->spec->keep_caps & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(r, MPM_STEP_BOUNDING_SET);
     }
 }
 
 // Hands the seccomp listener to the supervisor over a unix socket (SCM_RIGHTS).
-static void send_listener(struct child_context *c, int listener) {
+static void send_listener(struct mpm_run *r, int listener) {
     char byte = 'L';
     struct iovec iov = {&byte, 1};
     union {
@@ -105,29 +141,19 @@ static void send_listener(struct child_context *c, int listener) {
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &listener, sizeof(int));
-    if (sendmsg(c->spec->seccomp_listener_socket, &msg, MSG_NOSIGNAL) != 1) fail(c, MPM_STEP_SECCOMP_LISTENER);
+    if (sendmsg(r->spec->seccomp_listener_socket, &msg, MSG_NOSIGNAL) != 1) fail(r, MPM_STEP_SECCOMP_LISTENER);
     close(listener);
 }
 
-static void move_fd(struct child_context *c, int from, int to) {
+static void move_fd(struct mpm_run *r, int from, int to) {
     if (from == to) {
-        if (fcntl(to, F_SETFD, 0) != 0) fail(c, MPM_STEP_STDIO);
+        if (fcntl(to, F_SETFD, 0) != 0) fail(r, MPM_STEP_STDIO);
     } else if (dup2(from, to) != to) {
-        fail(c, MPM_STEP_STDIO);
+        fail(r, MPM_STEP_STDIO);
     }
 }
 
-// The recipe, in order. Each step relies on the ones before it:
-// identity before the bounding set (entering a user namespace resets the bounding set to
-// full), the parent-death signal after the identity change (which clears it), capabilities
-// before no_new_privs, no_new_privs before Landlock and seccomp (both require it), and
-// seccomp last, so that its filter never sees the setup's own system calls.
-static int child_main(void *arg) {
-    struct child_context *c = arg;
-    const struct mpm_launch_spec *s = c->spec;
-
-    // Handlers and ignored signals would survive execve; the parent blocked all signals
-    // before clone so that no handler can run on this borrowed stack.
+static void reset_signal_handlers(void) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -135,114 +161,187 @@ static int child_main(void *arg) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
         sigaction(sig, &dfl, NULL);  // EINVAL for glibc's internal signals: harmless
     }
+}
+
+// The agent, pid 2: the rest of the recipe, in order. Capabilities before no_new_privs,
+// no_new_privs before Landlock and seccomp (both require it), seccomp last so that its filter
+// never sees the setup's own calls. Runs while init waits (vfork), on init's second stack.
+static int agent_main(void *arg) {
+    struct mpm_run *r = arg;
+    const struct mpm_launch_spec *s = r->spec;
+
+    reset_signal_handlers();
     sigset_t none;
     sigemptyset(&none);
-    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) fail(c, MPM_STEP_SIGNALS);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) fail(r, MPM_STEP_SIGNALS);
 
-    switch (s->identity) {
-    case MPM_IDENTITY_USERNS:
-        write_id_maps(c);
-        break;
-    case MPM_IDENTITY_ROOT_THEN_USERNS:
-        become(c, s->uid, s->gid);
-        if (unshare(CLONE_NEWUSER) != 0) fail(c, MPM_STEP_USERNS);
-        write_id_maps(c);
-        break;
-    case MPM_IDENTITY_ROOT_KEEP_CAPS:
-        // Still full root: the bounding set can be cut now, while CAP_SETPCAP is effective.
-        drop_bounding_set(c);
-        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail(c, MPM_STEP_KEEPCAPS);
-        become(c, s->uid, s->gid);
-        break;
-    }
-
-    if (setsid() < 0) fail(c, MPM_STEP_SETSID);
-    move_fd(c, s->stdin_fd, 0);
-    move_fd(c, s->stdout_fd, 1);
-    move_fd(c, s->stderr_fd, 2);
+    if (setsid() < 0) fail(r, MPM_STEP_SETSID);
+    move_fd(r, s->stdin_fd, 0);
+    move_fd(r, s->stdout_fd, 1);
+    move_fd(r, s->stderr_fd, 2);
     // Everything above 2 closes at execve; the ruleset fd and the listener socket are
     // still needed until then.
-    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(c, MPM_STEP_CLOSE_FDS);
-    if (s->cwd && chdir(s->cwd) != 0) fail(c, MPM_STEP_CHDIR);
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(r, MPM_STEP_CLOSE_FDS);
+    if (s->cwd && chdir(s->cwd) != 0) fail(r, MPM_STEP_CHDIR);
 
     for (int i = 0; i < s->rlimit_count; i++) {
         struct rlimit rl = {s->rlimits[i].soft, s->rlimits[i].hard};
-        if (setrlimit(s->rlimits[i].resource, &rl) != 0) fail(c, MPM_STEP_RLIMIT);
+        if (setrlimit(s->rlimits[i].resource, &rl) != 0) fail(r, MPM_STEP_RLIMIT);
     }
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(c, MPM_STEP_PDEATHSIG);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(r, MPM_STEP_PDEATHSIG);
 
-    if (s->identity != MPM_IDENTITY_ROOT_KEEP_CAPS) drop_bounding_set(c);
-    set_capabilities(c, s->keep_caps);
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail(c, MPM_STEP_AMBIENT);
+    if (s->identity != MPM_IDENTITY_ROOT_KEEP_CAPS) drop_bounding_set(r);
+    set_capabilities(r, s->keep_caps);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail(r, MPM_STEP_AMBIENT);
     for (int cap = 0; cap <= s->last_cap; cap++) {
         if (!(s->keep_caps & (1ULL << cap))) continue;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) fail(c, MPM_STEP_AMBIENT);
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) fail(r, MPM_STEP_AMBIENT);
     }
 
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(c, MPM_STEP_NO_NEW_PRIVS);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(r, MPM_STEP_NO_NEW_PRIVS);
     if (s->landlock_ruleset_fd >= 0 && syscall(SYS_landlock_restrict_self, s->landlock_ruleset_fd, 0) != 0)
-        fail(c, MPM_STEP_LANDLOCK);
+        fail(r, MPM_STEP_LANDLOCK);
 
     if (s->seccomp_filter) {
         struct sock_fprog prog = {s->seccomp_length, (struct sock_filter *)s->seccomp_filter};
         long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->seccomp_flags, &prog);
-        if (fd < 0) fail(c, MPM_STEP_SECCOMP);
-        if (s->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) send_listener(c, (int)fd);
+        if (fd < 0) fail(r, MPM_STEP_SECCOMP);
+        if (s->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) send_listener(r, (int)fd);
     }
 
     // The filter may allow exactly this call: these three pointers (see SeccompFilter).
     syscall(SYS_execve, s->path, s->argv, s->envp);
-    fail(c, MPM_STEP_EXECVE);
+    fail(r, MPM_STEP_EXECVE);
     return 127;
 }
 
-enum { CHILD_STACK_SIZE = 256 * 1024 };
+// Init, pid 1 of the run's PID namespace. An agent that were pid 1 itself would have
+// every default-action signal dropped (SIGXCPU, SIGXFSZ, SIGPIPE, SIGTERM...), so init
+// starts the agent as pid 2, reaps whatever is orphaned, and exits when the agent does;
+// the kernel then kills every process left in the namespace. It takes the run's identity
+// first, so the agent inherits it.
+static int init_main(void *arg) {
+    struct mpm_run *r = arg;
+    const struct mpm_launch_spec *s = r->spec;
+
+    // All signals stay blocked in init; none of the supervisor's handlers may run here.
+    reset_signal_handlers();
+
+    switch (s->identity) {
+    case MPM_IDENTITY_USERNS:
+        write_id_maps(r);
+        break;
+    case MPM_IDENTITY_ROOT_THEN_USERNS:
+        become(r, s->uid, s->gid);
+        // Changing uid cleared "dumpable", which hands /proc/self to root; without it we
+        // could not write our own id maps.
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) fail(r, MPM_STEP_USERNS);
+        if (unshare(CLONE_NEWUSER) != 0) fail(r, MPM_STEP_USERNS);
+        write_id_maps(r);
+        break;
+    case MPM_IDENTITY_ROOT_KEEP_CAPS:
+        // Still full root: the bounding set can be cut now, while CAP_SETPCAP is effective.
+        drop_bounding_set(r);
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail(r, MPM_STEP_KEEPCAPS);
+        become(r, s->uid, s->gid);
+        break;
+    }
+    // Init shares the supervisor's memory: nothing outside may ptrace it or read /proc/1/mem.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(r, MPM_STEP_PDEATHSIG);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(r, MPM_STEP_PDEATHSIG);
+
+    char *agent_stack_top = (char *)r->stack + STACK_SIZE / 2;
+    pid_t agent = clone(agent_main, agent_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, r);
+    if (agent < 0) fail(r, MPM_STEP_CLONE);
+
+    // From here on the supervisor runs again: raw calls only (no errno).
+    char byte = 1;
+    raw6(SYS_write, r->notify[1], (long)&byte, 1, 0, 0);
+    raw6(SYS_close, r->notify[1], 0, 0, 0, 0);
+    if (r->step != MPM_STEP_NONE) raw6(SYS_exit_group, 127, 0, 0, 0, 0);
+
+    for (;;) {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        long rc = raw6(SYS_waitid, P_ALL, 0, (long)&info, WEXITED, 0);
+        if (rc == -EINTR) continue;
+        if (rc < 0) break;
+        if (info.si_pid == agent) {
+            r->agent_code = info.si_code;
+            r->agent_status = info.si_status;
+            r->agent_recorded = 1;
+            break;
+        }
+    }
+    raw6(SYS_exit_group, 0, 0, 0, 0, 0);
+    return 0;
+}
 
 int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *result) {
-    struct child_context context = {spec, 0, 0};
     memset(result, 0, sizeof *result);
     result->pidfd = -1;
+    struct mpm_run *r = calloc(1, sizeof *r);
+    if (!r) goto fail_early;
+    r->spec = spec;
+    r->stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (r->stack == MAP_FAILED) { free(r); goto fail_early; }
+    if (pipe2(r->notify, O_CLOEXEC) != 0) { munmap(r->stack, STACK_SIZE); free(r); goto fail_early; }
 
-    void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) {
-        result->failed_step = MPM_STEP_CLONE;
-        result->failed_errno = errno;
-        return -1;
-    }
-
+    // Blocked until init reports: no handler can run in init, and the wait below sees no EINTR.
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
 
-    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+    int flags = CLONE_VM | CLONE_PIDFD | SIGCHLD;
     if (spec->new_pid_ns) flags |= CLONE_NEWPID;
     if (spec->identity == MPM_IDENTITY_USERNS) flags |= CLONE_NEWUSER;
     int pidfd = -1;
-    pid_t pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, flags, &context, &pidfd);
+    pid_t pid = clone(init_main, (char *)r->stack + STACK_SIZE, flags, r, &pidfd);
     int clone_errno = errno;
-
+    close(r->notify[1]);
+    if (pid > 0) {
+        char byte;
+        // EOF without a byte: init failed before starting the agent (its step is set).
+        while (read(r->notify[0], &byte, 1) < 0 && errno == EINTR) {}
+    }
+    close(r->notify[0]);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    munmap(stack, CHILD_STACK_SIZE);
 
     if (pid < 0) {
+        munmap(r->stack, STACK_SIZE);
+        free(r);
         result->failed_step = MPM_STEP_CLONE;
         result->failed_errno = clone_errno;
         errno = clone_errno;
         return -1;
     }
     result->pid = pid;
-    if (context.step != MPM_STEP_NONE) {
-        // The child failed before execve and has exited: reap it here.
+    result->run = r;
+    if (r->step != MPM_STEP_NONE) {
         int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {}
         close(pidfd);
-        result->failed_step = context.step;
-        result->failed_errno = context.err;
+        result->failed_step = r->step;
+        result->failed_errno = r->err;
+        result->run = NULL;
+        munmap(r->stack, STACK_SIZE);
+        free(r);
         return 0;
     }
+    r->spec = NULL;
     result->pidfd = pidfd;
     return 0;
+
+fail_early:
+    result->failed_step = MPM_STEP_CLONE;
+    result->failed_errno = errno;
+    return -1;
+}
+
+void mpm_release(struct mpm_run *r) {
+    if (!r) return;
+    munmap(r->stack, STACK_SIZE);
+    free(r);
 }
 
 // MARK: - Landlock
@@ -284,4 +383,59 @@ int mpm_landlock_allow_path(int ruleset_fd, const char *path, uint64_t access) {
 
 int mpm_memfd(const char *name) {
     return memfd_create(name, MFD_CLOEXEC);
+}
+
+void mpm_random(void *buf, size_t len) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom((char *)buf + got, len - got, 0);
+        if (n > 0) got += (size_t)n;
+    }
+}
+
+int mpm_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int mpm_pidfd_kill(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int mpm_wait_run(struct mpm_run *run, int pidfd, struct mpm_exit *out) {
+    siginfo_t info;
+    struct rusage usage;
+    memset(&info, 0, sizeof info);
+    memset(&usage, 0, sizeof usage);
+    // The raw waitid takes a fifth argument, the rusage glibc's wrapper leaves out.
+    long r;
+    do {
+        r = syscall(SYS_waitid, 3 /* P_PIDFD */, pidfd, &info, WEXITED, &usage);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    // Init records how the agent ended; if init was killed first (timeout, cancel), that is the end.
+    int code = run && run->agent_recorded ? run->agent_code : info.si_code;
+    int status = run && run->agent_recorded ? run->agent_status : info.si_status;
+    out->exited = code == CLD_EXITED;
+    out->status = status;
+    out->max_rss_kb = usage.ru_maxrss;
+    out->user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
+    out->system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
+    return 0;
+}
+
+int mpm_termination_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int mpm_read_signal(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == sizeof info ? (int)info.ssi_signo : 0;
 }

@@ -12,7 +12,8 @@ struct MPMRunCommand: ParsableCommand {
             type maps to a permission profile in --profiles-dir.
             """,
         version: MPMRunVersion.string,
-        subcommands: [Check.self, Explain.self, Doctor.self]
+        subcommands: [Run.self, Check.self, Explain.self, Doctor.self],
+        defaultSubcommand: Run.self
     )
 
     /// Parses and runs, turning every error into one line on stderr: 125 for bad usage

@@ -6,6 +6,7 @@
 // program, the Landlock ruleset, the rlimit table, the uid/gid map lines) and the child only
 // makes system calls, in the order mpm_launch's child function lists them.
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -84,17 +85,23 @@ struct mpm_launch_spec {
     int seccomp_listener_socket;    // with SECCOMP_FILTER_FLAG_NEW_LISTENER: send the fd here; else -1
 };
 
+// One run's launch state (opaque): freed with mpm_release once the run is reaped.
+struct mpm_run;
+
 struct mpm_launch_result {
-    pid_t pid;
-    int pidfd;
+    pid_t pid;              // the run's init (pid 1 of its PID namespace), as the supervisor sees it
+    int pidfd;              // for init
+    struct mpm_run *run;    // release after mpm_wait_run
     int failed_step;    // enum mpm_step, 0 when the program was executed
     int failed_errno;
 };
 
-// Starts the child and returns once it has called execve (or failed before it).
-// Returns 0, or -1 when clone itself failed (errno set, failed_step MPM_STEP_CLONE).
-// When a step in the child failed, the child has already been reaped.
+// Starts the run: its init, in a new PID namespace, and the agent as its pid 2. Returns once
+// the agent has called execve (or failed before it). Returns 0, or -1 when clone itself
+// failed (errno set, failed_step MPM_STEP_CLONE). When a step failed, init has been reaped.
 int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *result);
+// Frees what mpm_launch allocated; only after the run's init has been reaped.
+void mpm_release(struct mpm_run *run);
 
 // Landlock, which glibc does not wrap. The constants above ABI 2 are defined here because
 // Debian 12's headers stop there.
@@ -130,4 +137,26 @@ int mpm_landlock_allow_path(int ruleset_fd, const char *path, uint64_t access);
 
 // An anonymous memory file (memfd_create, hidden from Swift without _GNU_SOURCE).
 int mpm_memfd(const char *name);
+// Fills `buf` from the kernel's random pool (getrandom).
+void mpm_random(void *buf, size_t len);
+// pipe2(O_CLOEXEC).
+int mpm_pipe(int fds[2]);
+// pidfd_send_signal: signals exactly the child we started, never a recycled pid.
+int mpm_pidfd_kill(int pidfd, int sig);
+
+struct mpm_exit {
+    int exited;         // 1: exited with `status`; 0: killed by signal `status`
+    int status;
+    long max_rss_kb;
+    int64_t user_usec;
+    int64_t system_usec;
+};
+// Reaps the run's init (waitid P_PIDFD, with its resource usage, which includes the agent's)
+// and reports how the agent ended. 0 or -1.
+int mpm_wait_run(struct mpm_run *run, int pidfd, struct mpm_exit *out);
+// Blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT in the calling thread and returns a
+// signalfd for them, so the supervisor's poll loop handles them like any other event.
+int mpm_termination_signalfd(void);
+// The signal number read from such a signalfd, or 0.
+int mpm_read_signal(int fd);
 #endif

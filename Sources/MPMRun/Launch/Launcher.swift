@@ -18,10 +18,12 @@ public struct LaunchPlan {
     public var landlockRulesetFD: Int32
 }
 
-/// A child that has called execve.
-public struct LaunchedChild: Sendable {
+/// A run whose agent has called execve: its init's pid and pidfd, and the launch state
+/// that must be released once init is reaped.
+public struct LaunchedChild: @unchecked Sendable {
     public var pid: pid_t
     public var pidfd: Int32
+    var run: OpaquePointer?
 }
 
 public enum LaunchFailure: Error, CustomStringConvertible {
@@ -135,7 +137,7 @@ public enum Launcher {
         if result.failed_step != 0 {
             throw .step(mpm_step(UInt32(result.failed_step)), result.failed_errno)
         }
-        return LaunchedChild(pid: result.pid, pidfd: result.pidfd)
+        return LaunchedChild(pid: result.pid, pidfd: result.pidfd, run: result.run)
     }
 }
 

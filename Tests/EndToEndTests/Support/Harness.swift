@@ -22,10 +22,16 @@ struct MPMRun {
     /// Runs `mpm-run args` in `cwd` with exactly `environment` (plus PATH), stdin from `stdin`.
     @discardableResult
     static func run(_ args: [String], cwd: String? = nil, environment: [String: String] = [:],
-                    stdin: Data? = nil, timeout: TimeInterval = 120) throws -> Output {
+                    stdin: Data? = nil, timeout: TimeInterval = 120, asNobody: Bool = false) throws -> Output {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
+        if asNobody {
+            // The unprivileged path: mpm-run itself as uid 65534, no groups, no capabilities.
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+        }
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
         for (k, v) in environment { env[k] = v }

@@ -1,0 +1,92 @@
+import ArgumentParser
+import CLauncher
+import Glibc
+import MPMRun
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Launch one agent in its sandbox (the default command: mpm-run <agent>).",
+        discussion: """
+            Exit status: the agent's own; 124 when the timeout fired; 125 when mpm-run failed \
+            or refused the run; 126 when the command could not be executed; 127 when it was \
+            not found; 128+N when the agent was killed by signal N.
+            """)
+
+    @Argument(help: "The agent's id.")
+    var agent: String
+
+    @Argument(parsing: .postTerminator, help: "Arguments appended to the agent's command (after --).")
+    var args: [String] = []
+
+    @OptionGroup var locations: Locations
+
+    @Option(help: ArgumentHelp("A file or folder copied read-only into the sandbox's input/ (repeatable).", valueName: "path"))
+    var input: [String] = []
+
+    @Option(help: ArgumentHelp("Where output/ is copied when the agent ends (default: ./mpm-output/<run_id>/).", valueName: "dir"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Seconds before the run is killed; can only shorten the profile's timeout.", valueName: "seconds"))
+    var timeout: Int?
+
+    @Flag(help: "Keep the sandbox folder after the run and print its path.")
+    var keepSandbox = false
+
+    @Flag(help: "Pass this process's stdin to the agent (default: /dev/null).")
+    var stdin = false
+
+    func validate() throws {
+        if let timeout, timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+    }
+
+    func run() throws {
+        reportingErrors {
+            // Before any thread exists: SIGINT/SIGTERM/SIGHUP/SIGQUIT become poll events.
+            let signalFD = mpm_termination_signalfd()
+            _ = StaleSandboxes.removeAll()
+            var request = RunRequest(agent: agent)
+            request.args = args
+            request.inputs = input
+            request.outputDir = output
+            request.timeoutSeconds = timeout
+            request.keepSandbox = keepSandbox
+            request.passStdin = stdin
+
+            let runner = Runner(catalog: locations.catalog(), projectRoot: try locations.projectRoot(),
+                                workingDirectory: currentDirectory(), environment: processEnvironment())
+            let result: Runner.Result
+            do throws(Runner.Refusal) {
+                result = try runner.run(request, sink: TerminalSink(), signalFD: signalFD)
+            } catch {
+                throw CLIError(error.description, exitCode: error.status)
+            }
+            for notice in result.notices { Console.err("mpm-run: \(notice)") }
+            let outcome = result.outcome
+            switch outcome.reason {
+            case .timeout: Console.err("mpm-run: \(agent): timed out; killed")
+            case .limit: Console.err("mpm-run: \(agent): wrote more than its output limit; killed")
+            case .cancelled: Console.err("mpm-run: \(agent): cancelled by signal \(outcome.supervisorSignal ?? 0); killed")
+            default: break
+            }
+            if let sandbox = result.sandbox { Console.err("mpm-run: sandbox kept at \(sandbox)") }
+            return outcome.status
+        }
+    }
+}
+
+func currentDirectory() -> String {
+    guard let p = getcwd(nil, 0) else { return "." }
+    defer { free(p) }
+    return String(cString: p)
+}
+
+func processEnvironment() -> [String: String] {
+    var env: [String: String] = [:]
+    var p = environ
+    while let entry = p.pointee {
+        let s = String(cString: entry)
+        if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return env
+}

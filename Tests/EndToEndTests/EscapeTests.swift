@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+/// Attacks from inside the sandbox, each of which must be blocked. Most run with every
+/// permission but system_config granted: the baseline must hold at the widest grant.
+@Suite struct EscapeTests {
+    static let everything = ["read_files", "write_files", "execute_commands", "network_access"]
+
+    @Test(arguments: Supervisor.available)
+    func syscallsNoAgentNeedsFailWithEPERM(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: Self.everything)
+        for attack in ["ptrace", "mount", "unshare-user", "clone-newuser", "bpf", "perf", "keyctl", "io-uring"] {
+            let r = try p.probe(attack, "1")
+            #expect(r.stdout == "\(attack): denied EPERM\n", "\(attack): \(r.stdout)\(r.stderr)")
+        }
+    }
+
+    @Test(arguments: Supervisor.available)
+    func theSandboxShowsNoCapabilitiesNoNewPrivsAndSeccomp(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: Self.everything)
+        let r = try p.probe("status")
+        #expect(r.stdout.contains("NoNewPrivs:\t1"))
+        #expect(r.stdout.contains("Seccomp:\t2"))
+        #expect(r.stdout.contains("CapEff:\t0000000000000000"))
+        #expect(r.stdout.contains("CapBnd:\t0000000000000000"))
+        #expect(r.stdout.contains("Uid:\t\(s.agentUID)\t"), "the agent runs as \(s.agentUID): \(r.stdout)")
+        #expect(!r.stdout.contains("Uid:\t0\t"))
+    }
+
+    @Test(arguments: Supervisor.available)
+    func otherProcessesEnvironmentsStayUnreadable(_ s: Supervisor) throws {
+        // mpm-run's own environment holds the marker; the agent scans every /proc/*/environ.
+        let marker = "mpm-marker-\(UUID().uuidString)"
+        let p = try SandboxProject(s, permissions: Self.everything)
+        let r = try p.probe("environ-scan", marker, environment: ["MPM_TEST_MARKER": marker])
+        #expect(r.stdout.hasPrefix("environ-scan: readable"))
+        #expect(r.stdout.hasSuffix("found 0\n"), "\(r.stdout)")
+    }
+
+    @Test(arguments: Supervisor.available)
+    func secretsInMPMRunsEnvironmentNeverReachTheAgent(_ s: Supervisor) throws {
+        let env = ["DEPLOY_TOKEN": "tok-\(UUID().uuidString)", "GITHUB_TOKEN": "ghp_" + String(repeating: "a", count: 36),
+                   "LANG": "C.UTF-8", "UNRELATED": "x"]
+        // Allowed by name in env.allow, and asked for: still refused, it is not under env.secrets.
+        let p = try SandboxProject(s, permissions: Self.everything, envAllow: ["DEPLOY_TOKEN"])
+        try p.agent("asks", ["env"], env: ["DEPLOY_TOKEN"])
+        let asked = try p.mpmRun(["asks"], environment: env)
+        #expect(asked.status == 125)
+        #expect(asked.stderr.contains("DEPLOY_TOKEN looks like a secret"), "\(asked.stderr)")
+        // An agent that does not ask sees only the scrubbed environment.
+        try p.agent("plain", ["env"], env: ["LANG"])
+        let plain = try p.mpmRun(["plain"], environment: env)
+        let names = Set(plain.stdout.split(separator: "\n").map { String($0.split(separator: "=")[0]) })
+        #expect(names == ["PATH", "LANG", "HOME", "TMPDIR", "MPM_RUN_ID", "MPM_AGENT_ID", "MPM_INPUT_DIR", "MPM_OUTPUT_DIR"],
+                "\(plain.stdout)")
+        #expect(!plain.stdout.contains("tok-"))
+        #expect(!plain.stdout.contains("ghp_"))
+    }
+
+    @Test func aSetuidBinaryGrantsNothing() throws {
+        try #require(Supervisor.isRoot, "making a setuid-root binary needs root")
+        let p = try SandboxProject(.root, permissions: Self.everything)
+        let suid = "/tmp/mpm-test-suid-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: Probe.path, toPath: suid)
+        defer { try? FileManager.default.removeItem(atPath: suid) }
+        chown(suid, 0, 0)
+        chmod(suid, 0o4755)
+        try p.agent("suid", ["ids"], command: suid)
+        let r = try p.mpmRun(["suid"])
+        #expect(r.stdout == "ids: uid 65534 euid 65534 gid 65534 egid 65534\n", "\(r.stdout)\(r.stderr)")
+    }
+
+    @Test(arguments: Supervisor.available)
+    func theAgentCannotSignalProcessesOutsideItsSandbox(_ s: Supervisor) throws {
+        // A victim with the agent's own uid: only Landlock's signal scoping protects it.
+        let victim = Process()
+        victim.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        victim.arguments = Supervisor.isRoot
+            ? ["--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sleep", "30"] : ["/bin/sleep", "30"]
+        try victim.run()
+        defer { victim.terminate() }
+        let p = try SandboxProject(s, permissions: Self.everything)
+        let r = try p.probe("signal", String(victim.processIdentifier), "9")
+        // Outside the run's PID namespace the pid does not even exist (ESRCH); Landlock's
+        // signal scoping (EPERM) stands behind that.
+        #expect(r.stdout.hasPrefix("signal: denied"), "\(r.stdout)\(r.stderr)")
+        #expect(victim.isRunning)
+    }
+
+    @Test(arguments: Supervisor.available)
+    func aForkBombStopsAtMaxProcesses(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: Self.everything, limits: ["max_processes": 20])
+        let r = try p.probe("fork-bomb")
+        let n = Int(r.stdout.split(separator: " ")[3]) ?? -1
+        #expect((1..<20).contains(n), "\(r.stdout)\(r.stderr)")
+    }
+
+    @Test(arguments: Supervisor.available)
+    func aMemoryHogStopsAtTheMemoryLimit(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [], limits: ["memory_mb": 64])
+        let r = try p.probe("memory-hog")
+        let mb = Int(r.stdout.split(separator: " ")[3]) ?? -1
+        #expect((1..<64).contains(mb), "\(r.stdout)\(r.stderr)")
+    }
+
+    @Test(arguments: Supervisor.available)
+    func aCPUSpinIsKilledAtTheCPULimit(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [], limits: ["cpu_seconds": 1])
+        let start = Date()
+        let r = try p.probe("cpu-spin")
+        // SIGXCPU (24) at the soft limit, SIGKILL (9) at the hard one.
+        #expect(r.status == 128 + 24 || r.status == 128 + 9, "\(r.status)")
+        #expect(Date().timeIntervalSince(start) < 15)
+    }
+
+    @Test(arguments: Supervisor.available)
+    func aLargeFileIsStoppedAtTheFileSizeLimit(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [], limits: ["max_file_size_mb": 1])
+        try p.agent("probe-agent", ["big-file", "temp/big"])
+        let r = try p.mpmRun(["probe-agent", "--keep-sandbox"])
+        #expect(r.status == 128 + 25, "SIGXFSZ: \(r.status) \(r.stderr)")
+        let sandbox = try #require(r.stderr.components(separatedBy: "sandbox kept at ").last?
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        defer { try? FileManager.default.removeItem(atPath: sandbox) }
+        let size = (try FileManager.default.attributesOfItem(atPath: sandbox + "/temp/big")[.size] as? Int) ?? -1
+        #expect(size == 1 << 20)
+    }
+
+    @Test(arguments: Supervisor.available)
+    func aTimeoutKillsASetsidGrandchild(_ s: Supervisor) throws {
+        let name = "mpm-g\(UInt32.random(in: 0..<UInt32.max))"  // comm holds 15 characters
+        let p = try SandboxProject(s, permissions: Self.everything)
+        try p.agent("probe-agent", ["setsid-grandchild", name])
+        let start = Date()
+        let r = try p.mpmRun(["probe-agent", "--timeout", "1"])
+        #expect(r.status == 124, "\(r.stderr)")
+        #expect(r.stdout == "setsid-grandchild: started\n")
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(Self.processes(named: name).isEmpty, "a process of the run survived")
+    }
+
+    /// Pids whose comm is `name`, read from /proc.
+    static func processes(named name: String) -> [String] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.filter { pid in
+            guard pid.allSatisfy(\.isNumber),
+                  let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return false }
+            return comm.trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+    }
+}
