@@ -107,6 +107,7 @@ public enum StaleSandboxes {
             guard runFd >= 0 else { continue }
             defer { close(runFd) }
             guard let opened = FS.fstat(runFd), FS.sameFile(opened, st) else { continue }
+            if FS.lstatat(runFd, FSPath(Workspace.keptFileName)) != nil { sweep.kept += 1; continue }
             if let bytes = FS.readSmall(runFd, FSPath(Workspace.pidFileName), limit: 64),
                let stamp = SupervisorStamp.parse(bytes) {
                 if stamp.isAlive { sweep.kept += 1; continue }

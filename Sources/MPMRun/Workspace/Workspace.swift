@@ -13,6 +13,8 @@ import Glibc
 public final class Workspace: Sendable {
     public static let sandboxFolderName = "mpm-run"
     public static let pidFileName = "supervisor.pid"
+    /// Present in a sandbox kept on purpose (--keep-sandbox): the stale-sandbox sweep leaves it.
+    public static let keptFileName = "kept"
     public static let instructionsFileName = "INSTRUCTIONS.md"
 
     public let runID: String
@@ -138,6 +140,12 @@ public final class Workspace: Sendable {
 
     /// Removes the sandbox: everything in it, then the folder itself. Agent-made obstacles
     /// (read-only folders, symlinks, deep nesting) do not stop it, and no symlink is followed.
+    /// Marks the sandbox as kept on purpose, so that no later supervisor sweeps it away.
+    public func markKept() {
+        let fd = open(path + "/" + Self.keptFileName, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd >= 0 { close(fd) }
+    }
+
     public func remove() throws(WorkspaceError) {
         if let failure = TreeRemover.empty(runFd) {
             throw WorkspaceError.io("remove", failure.path.isEmpty ? path : path + "/" + failure.path, failure.errno)
