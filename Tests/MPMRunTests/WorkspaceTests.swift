@@ -419,6 +419,9 @@ private func failure(_ body: () throws(WorkspaceError) -> Workspace) -> Workspac
         try fake("r-reused", "1 999999999999\n")
         try fake("r-nopid-old", nil)
         try fake("r-garbage", "not a pid\n")
+        // Kept on purpose (--keep-sandbox) by a supervisor that has since exited.
+        try fake("r-kept", "2147483000 5\n")
+        try f.write("kept", "", base: f.base + "/r-kept")
         // A folder being made right now by another supervisor: no pid file yet, but young.
         try FileManager.default.createDirectory(atPath: f.base + "/r-young", withIntermediateDirectories: false)
         // A symlink planted in mpm-run must not be followed.
@@ -428,9 +431,11 @@ private func failure(_ body: () throws(WorkspaceError) -> Workspace) -> Workspac
         let sweep = StaleSandboxes.removeAll(tmp: f.tmp)
         #expect(Set(sweep.removed) == Set(["r-dead", "r-reused", "r-nopid-old", "r-garbage"].map { f.base + "/" + $0 }))
         #expect(sweep.problems.isEmpty)
-        #expect(f.runFolders() == ["r-link", "r-live", "r-young"])
+        #expect(f.runFolders() == ["r-kept", "r-link", "r-live", "r-young"])
         #expect(contents(victim) == "keep")
         #expect(exists(live.instructionsPath))
+        live.markKept()
+        #expect(exists(live.path + "/kept"))
         try live.remove()
     }
 

@@ -138,14 +138,16 @@ public final class Workspace: Sendable {
         return copier.skipped
     }
 
-    /// Removes the sandbox: everything in it, then the folder itself. Agent-made obstacles
-    /// (read-only folders, symlinks, deep nesting) do not stop it, and no symlink is followed.
     /// Marks the sandbox as kept on purpose, so that no later supervisor sweeps it away.
+    /// Through the run folder's fd: by then the agent may own the folder and could have put
+    /// a symlink where its name was.
     public func markKept() {
-        let fd = open(path + "/" + Self.keptFileName, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let fd = FS.openat(runFd, FSPath(Self.keptFileName), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644)
         if fd >= 0 { close(fd) }
     }
 
+    /// Removes the sandbox: everything in it, then the folder itself. Agent-made obstacles
+    /// (read-only folders, symlinks, deep nesting) do not stop it, and no symlink is followed.
     public func remove() throws(WorkspaceError) {
         if let failure = TreeRemover.empty(runFd) {
             throw WorkspaceError.io("remove", failure.path.isEmpty ? path : path + "/" + failure.path, failure.errno)
