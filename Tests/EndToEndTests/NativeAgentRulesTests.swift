@@ -10,7 +10,7 @@ import Testing
         let r = try project.check()
         #expect(r.errors.isEmpty && r.warnings.isEmpty, "\(r.output.stdout)")
         #expect(r.status == 0)
-        #expect(r.summary == "checked 1 agent and 9 profiles: 0 errors, 0 warnings")
+        #expect(r.summary == "checked 1 agent and \(Fixture.shippedProfiles) profiles: 0 errors, 0 warnings")
     }
 
     // MARK: agent_id
@@ -234,7 +234,7 @@ import Testing
         try project.write("agents/x.yaml", Fixture.agent(command: "[no-such-tool-mpm-test]"))
         let r = try project.check()
         #expect(r.errors.isEmpty)
-        #expect(r.warnings == ["agents/x.yaml:8:11: warning: command: 'no-such-tool-mpm-test' is not an executable file here (a run would exit 127)"],
+        #expect(r.warnings == ["agents/x.yaml:8:11: warning: command: 'no-such-tool-mpm-test' is not a file here (a run would exit 127)"],
                 "\(r.output.stdout)")
     }
 
@@ -362,7 +362,7 @@ import Testing
             "agents/x.yaml:5:9: metadata.name: must be 1 to 100 characters (has 0)",
             "agents/x.yaml:7:15: instructions: must be 10 to 50000 characters (has 5)",
         ], "\(r.output.stdout)")
-        #expect(r.summary == "checked 0 agents and 9 profiles: 5 errors, 0 warnings")
+        #expect(r.summary == "checked 0 agents and \(Fixture.shippedProfiles) profiles: 5 errors, 0 warnings")
         #expect(r.status == 1)
     }
 }

@@ -273,18 +273,17 @@ public enum PolicyResolver {
             if executable == nil {
                 let what = def.command == nil ? "'\(argv[0])' (\(profileLabel) runtime)" : "'\(argv[0])'"
                 warnings.append(.warning(at: def.command?.first?.location ?? def.typeLocation, field: "command",
-                                         "\(what) is not an executable file here (a run would exit 127)"))
+                                         "\(what) is not a file here (a run would exit 127)"))
             }
         }
 
-        /// argv[0] itself if absolute, else its first executable match on `path`.
+        /// argv[0] itself if absolute, else its first match on `path`, as a shell finds it:
+        /// an executable file first, else a file that exists (execve then says why: 126).
+        /// nil when there is no such file at all (127).
         static func lookUp(_ argv0: String, path: String) -> String? {
-            if argv0.hasPrefix("/") { return access(argv0, X_OK) == 0 ? argv0 : nil }
-            for dir in path.split(separator: ":") where dir.hasPrefix("/") {
-                let candidate = "\(dir)/\(argv0)"
-                if access(candidate, X_OK) == 0 { return candidate }
-            }
-            return nil
+            if argv0.hasPrefix("/") { return access(argv0, F_OK) == 0 ? argv0 : nil }
+            let candidates = path.split(separator: ":").filter { $0.hasPrefix("/") }.map { "\($0)/\(argv0)" }
+            return candidates.first { access($0, X_OK) == 0 } ?? candidates.first { access($0, F_OK) == 0 }
         }
 
         func policy() -> EffectivePolicy {
