@@ -52,7 +52,7 @@ import Testing
             "agents/d.json:1:1: a JSON agent must be a JSON object",
             "agents/e.yaml:9:17: network_access: profile 'documentation' does not grant network_access",
         ], "\(r.output.stdout)")
-        #expect(r.summary == "checked 3 agents and 10 profiles: 7 errors, 0 warnings")
+        #expect(r.summary == "checked 3 agents and \(Fixture.shippedProfiles + 1) profiles: 7 errors, 0 warnings")
         #expect(r.status == 1)
         // The sound agent is still usable.
         #expect(try p.explain("fine").status == 0)
@@ -67,7 +67,7 @@ import Testing
         #expect(Set(obj.keys) == ["ok", "agents", "profiles", "errors", "warnings"])
         #expect(obj["ok"] as? Bool == false)
         #expect(obj["agents"] as? Int == 1)
-        #expect(obj["profiles"] as? Int == 9)
+        #expect(obj["profiles"] as? Int == Fixture.shippedProfiles)
         let errors = obj["errors"] as? [[String: Any]] ?? []
         #expect(errors.count == 1)
         #expect(errors.first?["file"] as? String == "agents/a.yaml")
@@ -95,7 +95,7 @@ import Testing
         try p.write("agents/README", "not: [valid")
         let r = try p.check()
         #expect(r.errors.isEmpty)
-        #expect(r.summary == "checked 0 agents and 9 profiles: 0 errors, 0 warnings")
+        #expect(r.summary == "checked 0 agents and \(Fixture.shippedProfiles) profiles: 0 errors, 0 warnings")
     }
 
     // MARK: the security scanner

@@ -44,6 +44,12 @@ extension Project {
 
 /// Fixtures that are valid as written; each test changes exactly one thing.
 enum Fixture {
+    /// How many profiles the repository ships (what `Project(copyShippedProfiles: true)` copies).
+    static let shippedProfiles: Int = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: Repository.root + "/profiles")) ?? []
+        return names.filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }.count
+    }()
+
     /// A valid native agent for the shipped `documentation` profile. Every field stands on
     /// a fixed line, so a test knows where its message must point:
     ///
