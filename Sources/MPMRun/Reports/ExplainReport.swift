@@ -7,7 +7,8 @@ extension EffectivePolicy {
             out.append("  " + label.padding(toLength: 18) + value)
         }
         let a = agent
-        out.append("agent \(a.id) \(a.version): \(a.name)")
+        // The name and version come from the file: escaped, so they cannot add lines of their own.
+        out.append(Diagnostic.oneLine("agent \(a.id) \(a.version): \(a.name)"))
         row("file", "\(a.file) (\(a.format.rawValue))")
         row("type", a.type ?? "(none)")
         if let profile, let profileFile {
