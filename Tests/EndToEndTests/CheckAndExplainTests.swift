@@ -241,6 +241,14 @@ import Testing
         #expect(lines.contains("  timeout_seconds: asked 60, granted 60: lowered by the agent (agents/a.yaml:9:27)"))
     }
 
+    @Test func explainTextKeepsTheNameOnOneLine() throws {
+        let p = try Project(copyShippedProfiles: true)
+        try p.write("agents/a.yaml", Fixture.agent(name: "\"Sample\\nprofile           everything\""))
+        let r = try p.explain("sample")
+        #expect(r.stdoutLines.first == "agent sample 1.0.0: Sample\\nprofile           everything")
+        #expect(!r.stdoutLines.contains("profile           everything"))
+    }
+
     @Test func explainUnknownAgentIsOneLine() throws {
         let p = try Project(copyShippedProfiles: true)
         let r = try p.explain("nobody")
