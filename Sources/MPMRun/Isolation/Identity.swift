@@ -16,6 +16,8 @@ public struct Identity: Sendable {
     var gidMap: String { "\(gid) \(gid) 1\n" }
 
     public var isRootSupervisor: Bool { mode != MPM_IDENTITY_USERNS }
+    /// Every mode but keeping capabilities enters a user namespace as an unprivileged uid.
+    public var needsUserNamespace: Bool { mode != MPM_IDENTITY_ROOT_KEEP_CAPS }
 
     public struct Refusal: Error, CustomStringConvertible {
         public var description: String

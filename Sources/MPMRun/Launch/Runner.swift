@@ -52,7 +52,8 @@ public struct Runner {
         do throws(Identity.Refusal) { identity = try Identity.plan(keepingCapabilities: policy.capabilities) } catch {
             throw Refusal(description: error.description)
         }
-        if let problem = KernelFeatures.requirementProblem(forRoot: identity.isRootSupervisor) {
+        // `forRoot: false` also asks whether an unprivileged uid may create a user namespace.
+        if let problem = KernelFeatures.requirementProblem(forRoot: !identity.needsUserNamespace) {
             throw Refusal(description: problem)
         }
         guard let executable = policy.executable else {
@@ -121,7 +122,7 @@ public struct Runner {
         let outputDir = request.outputDir ?? "\(workingDirectory)/mpm-output/\(runID)"
         do throws(WorkspaceError) {
             let collected = try workspace.collectOutput(to: outputDir)
-            notices += collected.skipped.map { "output \($0.description): not copied" }
+            notices += collected.skipped.map { "output \($0.description)" }
         } catch {
             notices.append("output not collected: \(error.description); the sandbox is kept at \(workspace.path)")
             keep = true
