@@ -357,10 +357,6 @@ struct mpm_ll_path_beneath_attr {
     int32_t parent_fd;
 } __attribute__((packed));
 
-int mpm_landlock_abi(void) {
-    return (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* LANDLOCK_CREATE_RULESET_VERSION */);
-}
-
 int mpm_landlock_create_ruleset(int abi, uint64_t handled_fs, uint64_t handled_net, uint64_t scoped) {
     struct mpm_ll_ruleset_attr attr = {handled_fs, handled_net, scoped};
     // Older kernels refuse a larger struct with non-zero fields they do not know.

@@ -126,8 +126,6 @@ void mpm_release(struct mpm_run *run);
 #define MPM_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)  // ABI 6
 #define MPM_LL_SCOPE_SIGNAL               (1ULL << 1)  // ABI 6
 
-// The highest Landlock ABI the kernel offers, or -1 (errno set).
-int mpm_landlock_abi(void);
 // A ruleset fd, or -1. `abi` decides how much of the attribute the kernel is given.
 int mpm_landlock_create_ruleset(int abi, uint64_t handled_fs, uint64_t handled_net, uint64_t scoped);
 // Grants `access` beneath the file or folder `path` (opened O_PATH here). 0 or -1.

@@ -85,7 +85,7 @@ public struct Runner {
         let ruleset: LandlockRuleset
         do throws(LandlockRuleset.BuildError) {
             ruleset = try LandlockRuleset.build(
-                abi: mpm_landlock_abi(), policy: policy,
+                abi: mpm_sys_landlock_abi(), policy: policy,
                 sandbox: .init(root: workspace.path, input: workspace.inputPath, output: workspace.outputPath, temp: workspace.tempPath))
         } catch {
             throw Refusal(description: error.description)
