@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries, linked through pkg-config (Debian's -dev packages).
@@ -21,7 +22,11 @@ let package = Package(
         .target(name: "CLauncher"),
         .target(
             name: "MPMRun",
-            dependencies: ["CSeccomp", "CCap", "CYAML", "CLauncher"]
+            dependencies: [
+                "CSeccomp", "CCap", "CYAML", "CLauncher",
+                // SHA-256 for the audit log's hash chain.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(
             name: "MPMRunCLI",
