@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -227,6 +228,11 @@ static int init_main(void *arg) {
     // All signals stay blocked in init; none of the supervisor's handlers may run here.
     reset_signal_handlers();
 
+    // Join the run's cgroups first (as root), so that everything init starts is counted.
+    for (int i = 0; i < s->cgroup_count; i++) {
+        if (write(s->cgroup_procs_fds[i], "0", 1) != 1) fail(r, MPM_STEP_CGROUP);
+    }
+
     switch (s->identity) {
     case MPM_IDENTITY_USERNS:
         write_id_maps(r);
@@ -434,4 +440,52 @@ int mpm_read_signal(int fd) {
     struct signalfd_siginfo info;
     ssize_t n = read(fd, &info, sizeof info);
     return n == sizeof info ? (int)info.ssi_signo : 0;
+}
+
+// MARK: - Seccomp user notification (the supervisor's side)
+
+int mpm_socketpair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds);
+}
+
+int mpm_receive_fd(int sock) {
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT); } while (n < 0 && errno == EINTR);
+    if (n != 1) return -1;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) { errno = EPROTO; return -1; }
+    int fd;
+    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    return fd;
+}
+
+int mpm_notif_receive(int listener, struct mpm_notification *out) {
+    struct seccomp_notif notif;
+    memset(&notif, 0, sizeof notif);  // the kernel refuses a request that is not zeroed
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &notif) != 0) return -1;
+    out->id = notif.id;
+    out->pid = notif.pid;
+    out->nr = notif.data.nr;
+    out->arch = notif.data.arch;
+    for (int i = 0; i < 6; i++) out->args[i] = notif.data.args[i];
+    return 0;
+}
+
+int mpm_notif_deny(int listener, uint64_t id, int error) {
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.error = -error;
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }

@@ -35,6 +35,12 @@ struct Run: ParsableCommand {
     @Flag(help: "Pass this process's stdin to the agent (default: /dev/null).")
     var stdin = false
 
+    @Flag(help: "Print the run as JSON lines (run/started, run/output, run/event, run/exited) and nothing else on stdout.")
+    var json = false
+
+    @Option(help: ArgumentHelp("The audit log (env MPM_AUDIT_LOG; default $XDG_STATE_HOME/mpm-run/audit.jsonl).", valueName: "file"))
+    var auditLog: String?
+
     func validate() throws {
         if let timeout, timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
     }
@@ -44,6 +50,7 @@ struct Run: ParsableCommand {
             // Before any thread exists: SIGINT/SIGTERM/SIGHUP/SIGQUIT become poll events.
             let signalFD = mpm_termination_signalfd()
             _ = StaleSandboxes.removeAll()
+            RunCgroups.removeStale(sandboxFolder: Workspace.defaultTemporaryFolder() + "/" + Workspace.sandboxFolderName)
             var request = RunRequest(agent: agent)
             request.args = args
             request.inputs = input
@@ -52,24 +59,27 @@ struct Run: ParsableCommand {
             request.keepSandbox = keepSandbox
             request.passStdin = stdin
 
+            let environment = processEnvironment()
+            // No unaudited run: a log that cannot be opened refuses the run.
+            let log: AuditLog
+            do throws(AuditError) {
+                log = try AuditLog(path: auditLog ?? AuditLog.defaultPath(environment: environment))
+            } catch {
+                throw CLIError(error.description)
+            }
             let runner = Runner(catalog: locations.catalog(), projectRoot: try locations.projectRoot(),
-                                workingDirectory: currentDirectory(), environment: processEnvironment())
+                                workingDirectory: currentDirectory(), environment: environment)
+            let reporter: RunReporter = json ? JSONLinesReporter() : TerminalReporter()
             let result: Runner.Result
             do throws(Runner.Refusal) {
-                result = try runner.run(request, sink: TerminalSink(), signalFD: signalFD)
+                result = try runner.run(request, reporter: reporter, store: log, signalFD: signalFD)
             } catch {
                 throw CLIError(error.description, exitCode: error.status)
             }
+            try? log.sync()
             for notice in result.notices { Console.err("mpm-run: \(notice)") }
-            let outcome = result.outcome
-            switch outcome.reason {
-            case .timeout: Console.err("mpm-run: \(agent): timed out; killed")
-            case .limit: Console.err("mpm-run: \(agent): wrote more than its output limit; killed")
-            case .cancelled: Console.err("mpm-run: \(agent): cancelled by signal \(outcome.supervisorSignal ?? 0); killed")
-            default: break
-            }
             if let sandbox = result.sandbox { Console.err("mpm-run: sandbox kept at \(sandbox)") }
-            return outcome.status
+            return result.outcome.status
         }
     }
 }

@@ -140,7 +140,8 @@ import Testing
     @Test func anUnprivilegedSupervisorRefusesToKeepCapabilities() throws {
         let p = try SandboxProject(.nobody, permissions: ["system_config"], capabilities: ["cap_net_bind_service"])
         try p.agent("probe-agent", ["status"])
-        let r = try MPMRun.run(["probe-agent"], cwd: p.root, asNobody: Supervisor.isRoot)
+        let r = try MPMRun.run(["probe-agent"], cwd: p.root, environment: ["MPM_AUDIT_LOG": p.auditLog],
+                               asNobody: Supervisor.isRoot)
         #expect(r.status == 125)
         #expect(r.stderr.contains("only a root supervisor can hand on"))
     }

@@ -55,6 +55,7 @@ import Testing
         process.arguments = (Supervisor.isRoot && s == .nobody
             ? ["--reuid=65534", "--regid=65534", "--clear-groups", "--", MPMRun.binary] : []) + ["ticker"]
         process.currentDirectoryURL = URL(fileURLWithPath: p.root)
+        process.environment = ["PATH": "/usr/bin:/bin", "MPM_AUDIT_LOG": p.auditLog]
         let out = Pipe()
         process.standardOutput = out
         let start = Date()

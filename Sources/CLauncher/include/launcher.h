@@ -35,6 +35,7 @@ enum mpm_step {
     MPM_STEP_SECCOMP_LISTENER,
     MPM_STEP_EXECVE,
     MPM_STEP_CLONE,
+    MPM_STEP_CGROUP,
 };
 
 // How the child gets its identity.
@@ -77,6 +78,9 @@ struct mpm_launch_spec {
 
     int last_cap;           // /proc/sys/kernel/cap_last_cap
     uint64_t keep_caps;     // bit n: keep capability n (MPM_IDENTITY_ROOT_KEEP_CAPS only)
+
+    const int *cgroup_procs_fds;    // cgroup.procs of the run's cgroups: init joins each first
+    int cgroup_count;
 
     int landlock_ruleset_fd;        // -1: none
     const void *seccomp_filter;     // struct sock_filter[]
@@ -152,6 +156,25 @@ struct mpm_exit {
 // Reaps the run's init (waitid P_PIDFD, with its resource usage, which includes the agent's)
 // and reports how the agent ended. 0 or -1.
 int mpm_wait_run(struct mpm_run *run, int pidfd, struct mpm_exit *out);
+// A unix socket pair (SOCK_SEQPACKET, close-on-exec) to hand the seccomp listener over.
+int mpm_socketpair(int fds[2]);
+// Receives one fd sent with SCM_RIGHTS (without waiting), or -1.
+int mpm_receive_fd(int sock);
+
+// One denied system call, as seccomp's user notification reports it.
+struct mpm_notification {
+    uint64_t id;
+    uint32_t pid;       // in the supervisor's PID namespace
+    int32_t nr;
+    uint32_t arch;
+    uint64_t args[6];
+};
+// SECCOMP_IOCTL_NOTIF_RECV. 0 or -1 (ENOENT: the caller died meanwhile).
+int mpm_notif_receive(int listener, struct mpm_notification *out);
+// Answers the notification: the call fails with `error`. Deciding to deny is race-free;
+// the supervisor never allows a call on the strength of its (changeable) arguments.
+int mpm_notif_deny(int listener, uint64_t id, int error);
+
 // Blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT in the calling thread and returns a
 // signalfd for them, so the supervisor's poll loop handles them like any other event.
 int mpm_termination_signalfd(void);

@@ -39,10 +39,15 @@ public struct SeccompFilter: Sendable {
     /// SCMP_ACT_ERRNO is a macro that does not import.
     static func actErrno(_ e: Int32) -> UInt32 { 0x0005_0000 | (UInt32(e) & 0xFFFF) }
 
-    public init(permissions: Set<Permission>, ownExec: OwnExec?) throws(BuildError) {
+    /// SCMP_ACT_NOTIFY: the call waits for the supervisor, which records it and answers EPERM.
+    static let actNotify: UInt32 = 0x7FC0_0000
+
+    /// With `notify`, every denial is reported to the supervisor through a listener (and still
+    /// fails with EPERM); without, the kernel answers EPERM itself and nobody hears of it.
+    public init(permissions: Set<Permission>, ownExec: OwnExec?, notify: Bool) throws(BuildError) {
         guard let ctx = seccomp_init(SCMP_ACT_ALLOW) else { throw .libseccomp("seccomp_init", -ENOMEM) }
         defer { seccomp_release(ctx) }
-        let eperm = Self.actErrno(EPERM)
+        let eperm = notify ? Self.actNotify : Self.actErrno(EPERM)
 
         func add(_ name: String, _ action: UInt32, _ conditions: [scmp_arg_cmp] = []) throws(BuildError) {
             let nr = seccomp_syscall_resolve_name(name)
@@ -100,6 +105,66 @@ public struct SeccompFilter: Sendable {
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
         guard n == size else { throw .libseccomp("reading the exported filter", -EIO) }
         return bytes
+    }
+}
+
+extension SeccompFilter {
+    /// A denied call, as an event names it.
+    public struct Denial: Sendable, Equatable {
+        public var syscall: String
+        /// The permission the agent lacked, or `always_denied`.
+        public var permission: String
+        public var reason: String
+    }
+
+    /// What the filter denied: `nr` and `args` from the notification.
+    public static func classify(nr: Int32, args: [UInt64]) -> Denial {
+        let name: String
+        if let cName = seccomp_syscall_resolve_num_arch(UInt32(SCMP_ARCH_NATIVE), nr) {
+            name = String(cString: cName)
+            free(cName)
+        } else {
+            name = "syscall_\(nr)"
+        }
+        let always = "always_denied"
+        switch name {
+        case "socket":
+            let family = args.first.map { Self.familyName(Int32(truncatingIfNeeded: $0)) } ?? "?"
+            return Denial(syscall: name, permission: Permission.networkAccess.rawValue,
+                          reason: "socket(\(family)) without network_access")
+        case "fork", "vfork":
+            return Denial(syscall: name, permission: Permission.executeCommands.rawValue,
+                          reason: "a new process without execute_commands")
+        case "execve", "execveat":
+            return Denial(syscall: name, permission: Permission.executeCommands.rawValue,
+                          reason: "running another program without execute_commands")
+        case "clone":
+            let flags = args.first ?? 0
+            if CloneFlags.namespaces.contains(where: { flags & $0 != 0 }) {
+                return Denial(syscall: name, permission: always, reason: "clone into new namespaces is never allowed")
+            }
+            return Denial(syscall: name, permission: Permission.executeCommands.rawValue,
+                          reason: "a new process without execute_commands")
+        case "ioctl":
+            return Denial(syscall: name, permission: always, reason: "terminal input injection is never allowed")
+        default:
+            return Denial(syscall: name, permission: always, reason: "\(name) is never allowed")
+        }
+    }
+
+    static func familyName(_ family: Int32) -> String {
+        switch family {
+        case 2: return "AF_INET"
+        case 10: return "AF_INET6"
+        case 16: return "AF_NETLINK"
+        case 17: return "AF_PACKET"
+        case 4: return "AF_IPX"
+        case 5: return "AF_APPLETALK"
+        case 9: return "AF_X25"
+        case 38: return "AF_ALG"
+        case 40: return "AF_VSOCK"
+        default: return "family \(family)"
+        }
     }
 }
 

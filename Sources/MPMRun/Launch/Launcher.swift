@@ -16,6 +16,14 @@ public struct LaunchPlan {
     public var permissions: Set<Permission>
     public var keptCapabilities: [String]
     public var landlockRulesetFD: Int32
+    /// Report every denied call through a seccomp listener (else the kernel answers EPERM alone).
+    public var reportDenials = true
+    /// cgroup.procs of the run's cgroups (root only); init joins each before the agent starts.
+    var cgroupProcsFDs: [Int32] = []
+    /// A memory cgroup enforces memory_mb: RLIMIT_AS is then left alone.
+    var memoryLimitedByCgroup = false
+    /// A pids cgroup enforces max_processes: RLIMIT_NPROC is then left alone.
+    var processesLimitedByCgroup = false
 }
 
 /// A run whose agent has called execve: its init's pid and pidfd, and the launch state
@@ -23,6 +31,8 @@ public struct LaunchPlan {
 public struct LaunchedChild: @unchecked Sendable {
     public var pid: pid_t
     public var pidfd: Int32
+    /// The seccomp listener: each denied call arrives here (-1 when not reported).
+    public var listener: Int32 = -1
     var run: OpaquePointer?
 }
 
@@ -74,6 +84,7 @@ public enum LaunchFailure: Error, CustomStringConvertible {
         case MPM_STEP_SECCOMP: return "installing the seccomp filter"
         case MPM_STEP_SECCOMP_LISTENER: return "handing over the seccomp listener"
         case MPM_STEP_EXECVE: return "execve"
+        case MPM_STEP_CGROUP: return "joining the run's cgroups"
         default: return "step \(step.rawValue)"
         }
     }
@@ -94,19 +105,25 @@ public enum Launcher {
 
         // Built after the strings exist: the no-execute filter lets through only this execve.
         let filter: SeccompFilter
-        do {
+        do throws(SeccompFilter.BuildError) {
             filter = try SeccompFilter(
                 permissions: plan.permissions,
                 ownExec: .init(path: UInt(bitPattern: path), argv: UInt(bitPattern: argv.pointer),
-                               envp: UInt(bitPattern: envp.pointer)))
+                               envp: UInt(bitPattern: envp.pointer)),
+                notify: plan.reportDenials)
         } catch {
             throw .seccomp(error)
         }
-        let rlimits = Rlimits.table(for: plan.limits)
+        // The agent sends its seccomp listener over this pair before execve.
+        var pair: [Int32] = [-1, -1]
+        if plan.reportDenials && mpm_socketpair(&pair) != 0 { throw .clone(errno) }
+        defer { for fd in pair where fd >= 0 { close(fd) } }
+        let rlimits = Rlimits.table(for: plan.limits, addressSpace: !plan.memoryLimitedByCgroup,
+                                    processes: !plan.processesLimitedByCgroup)
 
         var result = mpm_launch_result()
         let rc = filter.program.withUnsafeBytes { program in
-            rlimits.withUnsafeBufferPointer { limits in
+            rlimits.withUnsafeBufferPointer { limits in plan.cgroupProcsFDs.withUnsafeBufferPointer { cgroups in
                 var spec = mpm_launch_spec()
                 spec.path = UnsafePointer(path)
                 spec.argv = UnsafePointer(argv.pointer)
@@ -125,19 +142,35 @@ public enum Launcher {
                 spec.new_pid_ns = 1
                 spec.last_cap = Capabilities.lastCap
                 spec.keep_caps = Capabilities.mask(plan.keptCapabilities)
+                spec.cgroup_procs_fds = cgroups.baseAddress
+                spec.cgroup_count = Int32(cgroups.count)
                 spec.landlock_ruleset_fd = plan.landlockRulesetFD
                 spec.seccomp_filter = program.baseAddress
                 spec.seccomp_length = UInt16(filter.instructionCount)
-                spec.seccomp_flags = 0
-                spec.seccomp_listener_socket = -1
+                spec.seccomp_flags = plan.reportDenials ? 1 << 3 /* SECCOMP_FILTER_FLAG_NEW_LISTENER */ : 0
+                spec.seccomp_listener_socket = pair[1]
                 return mpm_launch(&spec, &result)
-            }
+            } }
         }
         if rc != 0 { throw .clone(result.failed_errno) }
         if result.failed_step != 0 {
             throw .step(mpm_step(UInt32(result.failed_step)), result.failed_errno)
         }
-        return LaunchedChild(pid: result.pid, pidfd: result.pidfd, run: result.run)
+        var child = LaunchedChild(pid: result.pid, pidfd: result.pidfd, run: result.run)
+        if plan.reportDenials {
+            child.listener = mpm_receive_fd(pair[0])
+            if child.listener < 0 {
+                // The agent is running without anyone to answer its denied calls: end it.
+                let e = errno
+                _ = mpm_pidfd_kill(child.pidfd, SIGKILL)
+                var status = mpm_exit()
+                _ = mpm_wait_run(child.run, child.pidfd, &status)
+                mpm_release(child.run)
+                close(child.pidfd)
+                throw .step(MPM_STEP_SECCOMP_LISTENER, e)
+            }
+        }
+        return child
     }
 }
 

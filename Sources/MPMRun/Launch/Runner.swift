@@ -17,10 +17,12 @@ public struct Runner {
         self.environment = environment
     }
 
-    /// A run that could not start; `status` is what mpm-run exits with.
+    /// A run that could not start; `status` is what mpm-run exits with, `event` what the
+    /// audit log records of it.
     public struct Refusal: Error, CustomStringConvertible {
         public var description: String
         public var status: Int32 = 125
+        public var event: Event?
     }
 
     public struct Result {
@@ -34,42 +36,75 @@ public struct Runner {
     }
 
     /// Resolves the agent's policy; every reason it cannot run is a refusal.
-    public func policy(for agent: String) throws(Refusal) -> EffectivePolicy {
+    public func policy(for agent: String, runID: String? = nil) throws(Refusal) -> EffectivePolicy {
         let def: AgentDefinition
         switch catalog.agent(agent) {
         case .success(let d): def = d
-        case .failure(let e): throw Refusal(description: e.description)
+        case .failure(let e):
+            throw Refusal(description: e.description, event: Event(.agentRejected, runID: runID, agentID: agent,
+                                                                     ["reason": .string(e.description)]))
         }
         switch PolicyResolver.resolve(def, profiles: catalog.profiles, projectRoot: projectRoot) {
         case .success(let p): return p
-        case .failure(let r): throw Refusal(description: r.errors.map(\.description).joined(separator: "\n"))
+        case .failure(let r):
+            let text = r.errors.map(\.description).joined(separator: "\n")
+            throw Refusal(description: text, event: Event(.policyRejected, runID: runID, agentID: agent,
+                                                            ["reason": .string(text)]))
         }
     }
 
-    public func run(_ request: RunRequest, sink: OutputSink, signalFD: Int32 = -1) throws(Refusal) -> Result {
-        let policy = try policy(for: request.agent)
+    /// Runs the request to its end. Every event goes through `store` before `reporter` hears it;
+    /// a refusal is recorded too, then thrown.
+    public func run(_ request: RunRequest, reporter: RunReporter, store: EventStore, signalFD: Int32 = -1) throws(Refusal) -> Result {
+        let recorder = EventRecorder(store: store, reporter: reporter)
+        let runID = RunID.make()
+        do throws(Refusal) {
+            return try run(request, runID: runID, recorder: recorder, signalFD: signalFD)
+        } catch {
+            var refusal = error
+            if let event = refusal.event, !recorder.record(event) {
+                refusal.description += " (and \(recorder.failure ?? "the audit log failed"))"
+            }
+            throw refusal
+        }
+    }
+
+    private func run(_ request: RunRequest, runID: String, recorder: EventRecorder, signalFD: Int32) throws(Refusal) -> Result {
+        let policy = try policy(for: request.agent, runID: runID)
+        let agentID = policy.agent.id
+        func rejected(_ text: String, status: Int32 = 125) -> Refusal {
+            Refusal(description: text, status: status,
+                    event: Event(.policyRejected, runID: runID, agentID: agentID, ["reason": .string(text)]))
+        }
+        if let refusal = Thresholds.refusal(agent: agentID, thresholds: policy.incidents, store: recorder.store, runID: runID) {
+            throw refusal
+        }
         let identity: Identity
         do throws(Identity.Refusal) { identity = try Identity.plan(keepingCapabilities: policy.capabilities) } catch {
-            throw Refusal(description: error.description)
+            throw rejected(error.description)
         }
         // `forRoot: false` also asks whether an unprivileged uid may create a user namespace.
         if let problem = KernelFeatures.requirementProblem(forRoot: !identity.needsUserNamespace) {
-            throw Refusal(description: problem)
+            throw rejected(problem)
         }
         guard let executable = policy.executable else {
-            throw Refusal(description: "\(policy.argv[0]): command not found (agent \(policy.agent.id))", status: 127)
+            throw rejected("\(policy.argv[0]): command not found (agent \(policy.agent.id))", status: 127)
         }
         var timeout = policy.limits.timeoutSeconds
         if let t = request.timeoutSeconds { timeout = min(timeout, t) }
 
-        let runID = RunID.make()
         let workspace: Workspace
         do throws(WorkspaceError) {
             workspace = try Workspace.create(
                 runID: runID, policy: policy, inputs: request.inputs, projectRoot: projectRoot,
                 cwd: workingDirectory, owner: identity.isRootSupervisor ? (identity.uid, identity.gid) : nil)
         } catch {
-            throw Refusal(description: error.description)
+            if case .inputOutsideAllowed(let path, let reason) = error.kind {
+                throw Refusal(description: error.description, event: .permissionDenied(
+                    runID: runID, agentID: agentID, permission: Permission.readFiles.rawValue, plane: "launch",
+                    path: path, reason: reason))
+            }
+            throw rejected(error.description)
         }
         var keep = request.keepSandbox
         defer { if !keep { try? workspace.remove() } }
@@ -88,19 +123,24 @@ public struct Runner {
                 abi: mpm_sys_landlock_abi(), policy: policy,
                 sandbox: .init(root: workspace.path, input: workspace.inputPath, output: workspace.outputPath, temp: workspace.tempPath))
         } catch {
-            throw Refusal(description: error.description)
+            throw rejected(error.description)
         }
 
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
         guard mpm_pipe(&out) == 0, mpm_pipe(&err) == 0 else {
-            throw Refusal(description: "cannot create pipes: \(errnoText(errno))")
+            throw rejected("cannot create pipes: \(errnoText(errno))")
         }
         let devNull = request.passStdin ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let plan = LaunchPlan(
+        let cgroups = RunCgroups.create(runID: runID, limits: policy.limits)
+        defer { cgroups?.remove() }
+        var plan = LaunchPlan(
             executable: executable, argv: argv, environment: env.envp, workingDirectory: workspace.path,
             stdin: request.passStdin ? 0 : devNull, stdout: out[1], stderr: err[1], limits: policy.limits,
             identity: identity, permissions: Set(policy.permissions), keptCapabilities: policy.capabilities,
             landlockRulesetFD: ruleset.fd)
+        plan.cgroupProcsFDs = cgroups?.procsFDs ?? []
+        plan.memoryLimitedByCgroup = cgroups?.limitsMemory ?? false
+        plan.processesLimitedByCgroup = cgroups?.limitsProcesses ?? false
         let started = Monotonic.now()
         let launched: Swift.Result<LaunchedChild, LaunchFailure>
         do throws(LaunchFailure) { launched = .success(try Launcher.launch(plan)) } catch { launched = .failure(error) }
@@ -112,12 +152,35 @@ public struct Runner {
         case .failure(let failure):
             close(out[0]); close(err[0])
             let what = failure.exitCode == 127 ? "\(argv[0]): command not found" : failure.description
-            throw Refusal(description: what, status: failure.exitCode)
+            throw rejected(what, status: failure.exitCode)
         }
 
-        let supervisor = RunSupervisor(child: child, stdoutFD: out[0], stderrFD: err[0], timeoutSeconds: timeout,
-                                       maxOutputBytes: policy.limits.maxOutputBytes, signalFD: signalFD)
-        let outcome = supervisor.run(sink: sink, started: started)
+        let supervisor = RunSupervisor(
+            child: child, stdoutFD: out[0], stderrFD: err[0],
+            configuration: .init(runID: runID, agentID: agentID, timeoutSeconds: timeout,
+                                 maxOutputBytes: policy.limits.maxOutputBytes,
+                                 maxDenials: policy.incidents.maxDenialsPerRun),
+            recorder: recorder, signalFD: signalFD)
+        // No unaudited run: if the log refuses the start, the agent is ended at once.
+        let recorded = recorder.record(Event(.runStarted, runID: runID, agentID: agentID, [
+            "pid": .int(Int(child.pid)), "profile": policy.profile.map(JSONValue.string) ?? .null,
+            "permissions": .array(policy.permissions.map { .string($0.rawValue) }),
+            "argv": .array(argv.map(JSONValue.string)),
+        ]), announce: { recorder.reporter.started(runID: runID, agent: agentID, pid: child.pid) })
+        if !recorded { supervisor.cancel() }
+        let outcome = supervisor.run(sink: recorder.reporter, started: started)
+        for incident in Incidents.afterExit(outcome, limits: policy.limits) {
+            recorder.record(.incident(runID: runID, agentID: agentID, kind: incident.kind, detail: incident.detail,
+                                      action: "killed"))
+        }
+        for incident in cgroups?.incidents() ?? [] {
+            recorder.record(.incident(runID: runID, agentID: agentID, kind: incident.kind, detail: incident.detail,
+                                      action: incident.action))
+        }
+        if recorder.incidents > 0,
+           let quarantine = Thresholds.quarantine(agent: agentID, runID: runID, thresholds: policy.incidents, store: recorder.store) {
+            recorder.record(quarantine)
+        }
 
         let outputDir = request.outputDir ?? "\(workingDirectory)/mpm-output/\(runID)"
         do throws(WorkspaceError) {
@@ -128,6 +191,16 @@ public struct Runner {
             keep = true
         }
         if keep { workspace.markKept() }
+        recorder.record(Event(.runExited, runID: runID, agentID: agentID, [
+            "exit_code": outcome.exitCode.map { .int(Int($0)) } ?? .null,
+            "signal": outcome.signal.map { .int(Int($0)) } ?? .null,
+            "reason": .string(outcome.reason.rawValue),
+            "duration_ms": .int(outcome.durationMS),
+            "max_rss_kb": .int(outcome.maxRSSKB),
+            "denials": .int(outcome.denials),
+        ]))
+        if let failure = recorder.failure { notices.append(failure) }
+        recorder.reporter.exited(runID: runID, outcome: outcome, outputDir: outputDir)
         return Result(runID: runID, outcome: outcome, outputDir: outputDir,
                       sandbox: keep ? workspace.path : nil, notices: notices)
     }

@@ -30,6 +30,8 @@ public struct RunOutcome: Sendable {
     public var maxRSSKB: Int
     public var cpuMS: Int
     public var outputBytes: Int
+    /// System calls the seccomp filter denied.
+    public var denials: Int = 0
 
     /// CONTRACT.md section 2: 124 timeout, 128+N signal, else the agent's code.
     public var status: Int32 {
@@ -41,30 +43,59 @@ public struct RunOutcome: Sendable {
     }
 }
 
-/// Owns one running child until it is reaped: pumps its output as it is written, enforces
-/// the wall-clock timeout and the output limit, and ends the whole run (the agent is init
-/// of its own PID namespace, so killing it kills every process of the run, including any
-/// that called setsid).
+/// Owns one running child until it is reaped: pumps its output as it is written, answers
+/// and records each denied system call, enforces the wall-clock timeout, the output limit
+/// and the denial threshold, and ends the whole run (the agent runs under an init of its
+/// own PID namespace, so killing init kills every process of the run, including any that
+/// called setsid).
 public final class RunSupervisor {
+    /// Denials recorded one by one; past this many, they are counted and summarised at the end.
+    public static let denialEventsPerRun = 100
+
+    public struct Configuration {
+        public var runID: String
+        public var agentID: String
+        public var timeoutSeconds: Int
+        public var maxOutputBytes: Int
+        public var maxDenials: Int
+        public init(runID: String, agentID: String, timeoutSeconds: Int, maxOutputBytes: Int, maxDenials: Int) {
+            self.runID = runID
+            self.agentID = agentID
+            self.timeoutSeconds = timeoutSeconds
+            self.maxOutputBytes = maxOutputBytes
+            self.maxDenials = maxDenials
+        }
+    }
+
     let child: LaunchedChild
     let stdoutFD: Int32
     let stderrFD: Int32
-    let timeoutSeconds: Int
-    let maxOutputBytes: Int
+    let config: Configuration
     let signalFD: Int32
+    let recorder: EventRecorder
     private var buffer: UnsafeMutableRawBufferPointer
 
-    /// Takes ownership of the two pipe read ends and of the child's pidfd.
-    public init(child: LaunchedChild, stdoutFD: Int32, stderrFD: Int32, timeoutSeconds: Int,
-                maxOutputBytes: Int, signalFD: Int32 = -1) {
+    // What the run has come to.
+    private var reason = RunOutcome.Reason.exited
+    private var killed = false
+    private var limit: String?
+    private var supervisorSignal: Int32?
+    private var denials = 0
+    private var unlisted: [String: Int] = [:]
+
+    /// Takes ownership of the two pipe read ends, the child's pidfd and its listener.
+    public init(child: LaunchedChild, stdoutFD: Int32, stderrFD: Int32, configuration: Configuration,
+                recorder: EventRecorder, signalFD: Int32 = -1) {
         self.child = child
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
-        self.timeoutSeconds = timeoutSeconds
-        self.maxOutputBytes = maxOutputBytes
+        self.config = configuration
+        self.recorder = recorder
         self.signalFD = signalFD
         buffer = .allocate(byteCount: 1 << 16, alignment: 16)
-        for fd in [stdoutFD, stderrFD] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        for fd in [stdoutFD, stderrFD, child.listener] where fd >= 0 {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
     }
 
     deinit {
@@ -72,26 +103,43 @@ public final class RunSupervisor {
         close(stdoutFD)
         close(stderrFD)
         close(child.pidfd)
+        if child.listener >= 0 { close(child.listener) }
     }
 
     public func kill() { _ = mpm_pidfd_kill(child.pidfd, SIGKILL) }
 
-    public func run(sink: OutputSink, started: Monotonic.Instant = Monotonic.now()) -> RunOutcome {
-        let deadline = started.adding(seconds: timeoutSeconds)
-        var open: [OutputStreamKind: Int32] = [.stdout: stdoutFD, .stderr: stderrFD]
-        var exited = false
-        var reason = RunOutcome.Reason.exited
-        var limit: String?
-        var supervisorSignal: Int32?
-        var outputBytes = 0
-        var drainDeadline: Monotonic.Instant?
-        var killed = false
+    /// Ends the run as cancelled (an orchestrator's cancel, or an event the log refused).
+    public func cancel() { end(.cancelled) }
 
-        func end(_ r: RunOutcome.Reason) {
-            if reason == .exited { reason = r }
-            if !killed { kill() }
+    /// Ends the run for `why`, once; an incident names it unless it is a plain cancel.
+    private func end(_ why: RunOutcome.Reason, incident: (kind: String, detail: String)? = nil) {
+        if reason == .exited { reason = why }
+        if !killed {
+            kill()
+            killed = true
+            if let incident {
+                record(.incident(runID: config.runID, agentID: config.agentID, kind: incident.kind,
+                                 detail: incident.detail, action: "killed"))
+            }
+        }
+    }
+
+    private func record(_ event: Event) {
+        // No unaudited run: if the log cannot take the event, the run ends.
+        if !recorder.record(event) && !killed {
+            if reason == .exited { reason = .cancelled }
+            kill()
             killed = true
         }
+    }
+
+    public func run(sink: OutputSink, started: Monotonic.Instant = Monotonic.now()) -> RunOutcome {
+        let deadline = started.adding(seconds: config.timeoutSeconds)
+        var open: [OutputStreamKind: Int32] = [.stdout: stdoutFD, .stderr: stderrFD]
+        var listening = child.listener >= 0
+        var exited = false
+        var outputBytes = 0
+        var drainDeadline: Monotonic.Instant?
 
         while !(exited && open.isEmpty) {
             var fds: [pollfd] = []
@@ -100,12 +148,15 @@ public final class RunSupervisor {
                 fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
                 kinds.append(kind)
             }
+            let pidIndex = exited ? -1 : fds.count
             if !exited { fds.append(pollfd(fd: child.pidfd, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
+            let listenerIndex = listening ? fds.count : -1
+            if listening { fds.append(pollfd(fd: child.listener, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
             let signalIndex = signalFD >= 0 ? fds.count : -1
             if signalFD >= 0 { fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
 
-            let now = Monotonic.now()
             // Until the agent ends: its deadline; once killed: its reaping; then: the drain.
+            let now = Monotonic.now()
             var wait = Int32(clamping: max(0, deadline.milliseconds(since: now)))
             if killed { wait = 1000 }
             if let d = drainDeadline { wait = Int32(clamping: max(0, d.milliseconds(since: now))) }
@@ -114,38 +165,61 @@ public final class RunSupervisor {
 
             if n == 0 {
                 if exited { break }  // output still open after the agent's end: give up on it
-                if !killed { end(.timeout) }
+                if !killed {
+                    end(.timeout, incident: ("timeout", "ran longer than its \(config.timeoutSeconds) s timeout"))
+                }
                 continue
             }
             for (i, p) in fds.enumerated() where p.revents != 0 {
-                if i == signalIndex {
-                    supervisorSignal = mpm_read_signal(signalFD)
-                    end(.cancelled)
-                } else if let kind = kinds[i] {
+                switch i {
+                case signalIndex:
+                    let signo = mpm_read_signal(signalFD)
+                    supervisorSignal = signo
+                    end(.cancelled, incident: ("supervisor_signal", "mpm-run received signal \(signo)"))
+                case listenerIndex:
+                    if p.revents & Int16(POLLIN) != 0 {
+                        answerDenial()
+                    } else {
+                        listening = false  // every process under the filter is gone
+                    }
+                case pidIndex:
+                    exited = true
+                    // Every process of the run is gone with the agent; what they wrote is
+                    // still in the pipes. Drain it, but never wait on it for long.
+                    drainDeadline = Monotonic.now().adding(seconds: 2)
+                default:
+                    guard let kind = kinds[i] else { continue }
                     let got = read(p.fd, buffer.baseAddress, buffer.count)
                     if got > 0 {
                         outputBytes += got
-                        if outputBytes > maxOutputBytes && limit == nil {
-                            let allowed = got - (outputBytes - maxOutputBytes)
+                        if limit != nil { continue }
+                        if outputBytes > config.maxOutputBytes {
+                            let allowed = got - (outputBytes - config.maxOutputBytes)
                             if allowed > 0 { sink.deliver(kind, UnsafeRawBufferPointer(rebasing: buffer[..<allowed])) }
                             limit = "output_limit"
-                            end(.limit)
-                        } else if limit == nil {
+                            end(.limit, incident: ("output_limit", "wrote more than its \(config.maxOutputBytes) bytes of output"))
+                        } else {
                             sink.deliver(kind, UnsafeRawBufferPointer(rebasing: buffer[..<got]))
                         }
                     } else if got == 0 || (errno != EAGAIN && errno != EINTR) {
                         open[kind] = nil
                     }
-                } else {
-                    exited = true
-                    // Every process of the run is gone with the agent; what they wrote is
-                    // still in the pipes. Drain it, but never wait on it for long.
-                    drainDeadline = Monotonic.now().adding(seconds: 2)
                 }
             }
-            if !exited && !killed && Monotonic.now() >= deadline { end(.timeout) }
+            if !exited && !killed && Monotonic.now() >= deadline {
+                end(.timeout, incident: ("timeout", "ran longer than its \(config.timeoutSeconds) s timeout"))
+            }
         }
         sink.finish()
+        if !unlisted.isEmpty {
+            let total = unlisted.values.reduce(0, +)
+            let bySyscall = unlisted.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            var summary = Event.permissionDenied(
+                runID: config.runID, agentID: config.agentID, permission: "*", plane: "syscall",
+                reason: "\(total) more denied calls, counted but not listed one by one (\(bySyscall))")
+            summary.fields["count"] = .int(total)
+            record(summary)
+        }
 
         var status = mpm_exit()
         _ = mpm_wait_run(child.run, child.pidfd, &status)
@@ -160,7 +234,28 @@ public final class RunSupervisor {
             durationMS: duration,
             maxRSSKB: status.max_rss_kb,
             cpuMS: Int((status.user_usec + status.system_usec) / 1000),
-            outputBytes: outputBytes)
+            outputBytes: outputBytes,
+            denials: denials)
+    }
+
+    /// One denied call: answer EPERM at once (the agent waits for it), then record it.
+    private func answerDenial() {
+        var n = mpm_notification()
+        guard mpm_notif_receive(child.listener, &n) == 0 else { return }  // ENOENT: the caller died
+        _ = mpm_notif_deny(child.listener, n.id, EPERM)
+        denials += 1
+        let args = withUnsafeBytes(of: n.args) { Array($0.bindMemory(to: UInt64.self)) }
+        let denial = SeccompFilter.classify(nr: n.nr, args: args)
+        // Once the run is being killed, what still arrives is only counted (for the summary).
+        if denials <= Self.denialEventsPerRun && !killed {
+            record(.permissionDenied(runID: config.runID, agentID: config.agentID, permission: denial.permission,
+                                     plane: "syscall", syscall: denial.syscall, pid: Int(n.pid), reason: denial.reason))
+        } else {
+            unlisted[denial.syscall, default: 0] += 1
+        }
+        if denials > config.maxDenials && !killed {
+            end(.denied, incident: ("denial_burst", "more than \(config.maxDenials) denied calls"))
+        }
     }
 }
 

@@ -46,7 +46,7 @@ final class SandboxProject {
 
     init(_ supervisor: Supervisor, permissions: [String], limits: [String: Int] = [:],
          writePaths: [String] = [], capabilities: [String] = [], envAllow: [String] = [],
-         envSecrets: [String] = []) throws {
+         envSecrets: [String] = [], incidents: String? = nil) throws {
         project = try Project()
         self.supervisor = supervisor
         var l = ["memory_mb": 512, "cpu_seconds": 30, "timeout_seconds": 60, "max_processes": 64,
@@ -62,6 +62,7 @@ final class SandboxProject {
             file_access: {read_paths: ["."], write_paths: [\(writePaths.map { "\"\($0)\"" }.joined(separator: ", "))]}
             env: {allow: [LANG\(envAllow.map { ", " + $0 }.joined())], set: {PATH: /usr/bin:/bin}, secrets: [\(envSecrets.joined(separator: ", "))]}
             capabilities: [\(capabilities.joined(separator: ", "))]
+            \(incidents.map { "incidents: {\($0)}" } ?? "")
             """)
         // The run's output folder lands in the project; nobody must be able to write it.
         chmod(root, 0o777)
@@ -84,10 +85,28 @@ final class SandboxProject {
         return id
     }
 
+    /// The project's own audit log (nobody has no home to keep one in).
+    var auditLog: String { root + "/state/audit.jsonl" }
+
     /// Runs `mpm-run <args>` in the project as this test's supervisor.
     @discardableResult
     func mpmRun(_ args: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> MPMRun.Output {
-        try MPMRun.run(args, cwd: root, environment: environment, stdin: stdin, asNobody: supervisor == .nobody && Supervisor.isRoot)
+        var env = environment
+        if env["MPM_AUDIT_LOG"] == nil { env["MPM_AUDIT_LOG"] = auditLog }
+        return try MPMRun.run(args, cwd: root, environment: env, stdin: stdin, asNobody: supervisor == .nobody && Supervisor.isRoot)
+    }
+
+    /// The audit log's records, parsed.
+    func auditRecords() throws -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    /// The records of one type.
+    func audit(_ type: String) throws -> [[String: Any]] {
+        try auditRecords().filter { $0["type"] as? String == type }
     }
 
     /// Runs the probe `args` as agent `probe-agent` and returns what it printed.

@@ -1,0 +1,49 @@
+/// Who hears about a run as it happens: the terminal, `--json` lines, or serve's
+/// notifications. Every event reaches a reporter only after the audit log has it.
+public protocol RunReporter: OutputSink {
+    func started(runID: String, agent: String, pid: Int32)
+    /// An audit record, as written to the log.
+    func event(_ record: JSONValue)
+    func exited(runID: String, outcome: RunOutcome, outputDir: String?)
+}
+
+/// Where events are written before anyone is told: the audit log. It is also the memory
+/// that rate limits and quarantines are read from, so they hold across separate invocations.
+public protocol EventStore: AnyObject {
+    /// Appends the event and returns the record as written (with seq, ts, prev).
+    func append(_ event: Event) throws -> JSONValue
+    /// The agent's launches and incidents in the last `seconds`, and any quarantine in force.
+    func activity(of agent: String, within seconds: Int) throws -> AuditActivity
+}
+
+/// The one path an event takes: into the store, then to the reporter. A store that fails
+/// ends the run (no unaudited run), so `record` says whether the run may go on.
+public final class EventRecorder {
+    let store: EventStore
+    let reporter: RunReporter
+    public private(set) var failure: String?
+    /// Incidents recorded so far (a run that had one may bring its agent to quarantine).
+    public private(set) var incidents = 0
+
+    public init(store: EventStore, reporter: RunReporter) {
+        self.store = store
+        self.reporter = reporter
+    }
+
+    /// `announce` runs between writing and reporting the record: for run_started, so that
+    /// run/started is the first thing a reader sees, yet only after the log has it.
+    @discardableResult
+    public func record(_ event: Event, announce: (() -> Void)? = nil) -> Bool {
+        guard failure == nil else { return false }
+        do {
+            let record = try store.append(event)
+            if event.kind == .incident { incidents += 1 }
+            announce?()
+            reporter.event(record)
+            return true
+        } catch {
+            failure = "the audit log could not be written: \(error)"
+            return false
+        }
+    }
+}
