@@ -162,6 +162,7 @@ import Testing
         #expect(mount("mpm-red-team", mountPoint.dir, "tmpfs", 0, nil) == 0)
         defer { umount2(mountPoint.dir, 2 /* MNT_DETACH */) }
         let p = try SandboxProject(.root, permissions: ["system_config"], capabilities: ["cap_sys_admin", "cap_sys_time"])
+            .allowingDenials()
         let r = try p.probe("multi", "always-denied-aliases", "mount-setattr-ro \(mountPoint.dir)")
         for line in r.stdoutLines {
             #expect(line.hasSuffix("denied EPERM") || line.contains("ENOSYS"), "\(line)")
@@ -224,7 +225,7 @@ import Testing
     /// namespace flag (and with bits above the 32 the kernel reads), unshare, setns.
     @Test(arguments: Supervisor.available)
     func noNamespaceCanBeEnteredByAnyRoute(_ s: Supervisor) throws {
-        let p = try SandboxProject(s, permissions: Self.everything)
+        let p = try SandboxProject(s, permissions: Self.everything).allowingDenials()
         let flags = ["10000000", "110000000", "40000000", "20000", "8000000", "4000000", "2000000", "20000000"]
         let r = try p.attack(["multi", "clone3"] + flags.map { "clone-ns \($0)" }
                              + ["unshare 40000000", "unshare 20000", "unshare 8000000", "setns"])
@@ -238,7 +239,7 @@ import Testing
     /// program, execve from a second thread, clone3).
     @Test(arguments: Supervisor.available)
     func withoutExecuteCommandsNoSideDoorStartsAProgram(_ s: Supervisor) throws {
-        let p = try SandboxProject(s, permissions: ["read_files", "write_files", "network_access"])
+        let p = try SandboxProject(s, permissions: ["read_files", "write_files", "network_access"]).allowingDenials()
         let r = try p.probe("multi", "vfork", "clone-parent", "execveat /bin/true", "exec-memfd /bin/true",
                             "exec-thread /bin/true", "clone3", "echo after")
         #expect(r.stdoutLines == ["vfork: denied EPERM", "clone-parent: denied EPERM", "execveat: denied EPERM",
@@ -279,7 +280,7 @@ import Testing
     func theRunsInitAndTheSupervisorAreOutOfReach(_ s: Supervisor) throws {
         let victim = try Victim(owner: 0, dirMode: 0o755, file: "f", fileMode: 0o644)
         let hidden = String(victim.file.dropFirst())
-        let p = try SandboxProject(s, permissions: Self.everything)
+        let p = try SandboxProject(s, permissions: Self.everything).allowingDenials()
         let attacks = [
             "pidfd-getfd 1 0", "pidfd-getfd 1 3", "pidfd-signal 1", "procfd-signal init 0", "procfd-signal supervisor 0",
             "kill-target 1", "process-vm-readv 1", "proc-mem-read init", "proc-mem-read supervisor",
@@ -305,7 +306,7 @@ import Testing
     @Test(arguments: Supervisor.available)
     func landlockHoldsAgainstProcDevLinkAndModeTricks(_ s: Supervisor) throws {
         let victim = try Victim(owner: 0, dirMode: 0o777, file: "f", fileMode: 0o666)
-        let p = try SandboxProject(s, permissions: Self.everything)
+        let p = try SandboxProject(s, permissions: Self.everything).allowingDenials()
         let attacks = [
             "write /dev/shm/mpm-red-\(UUID().uuidString)", "read /dev/kmsg", "write /proc/self/oom_score_adj",
             "write /proc/sys/kernel/ns_last_pid", "write /proc/self/mem", "list /tmp", "list /run",
@@ -439,7 +440,7 @@ import Testing
         try #require(Supervisor.isRoot, "keeping capabilities needs a root supervisor")
         let caps = ["cap_sys_admin", "cap_sys_boot", "cap_sys_module", "cap_sys_time", "cap_sys_pacct", "cap_syslog",
                     "cap_dac_read_search", "cap_sys_ptrace", "cap_bpf", "cap_perfmon"]
-        let p = try SandboxProject(.root, permissions: ["system_config"], capabilities: caps)
+        let p = try SandboxProject(.root, permissions: ["system_config"], capabilities: caps).allowingDenials()
         let r = try p.probe("always-denied")
         var seen: [String: String] = [:]
         for line in r.stdoutLines {
@@ -590,7 +591,9 @@ private func spawnMPMRun(_ args: [String], cwd: String, asNobody: Bool, environm
         p.arguments = args
     }
     p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    p.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin"].merging(environment) { $1 }
+    // The project's own audit log, as SandboxProject's runs use: nobody has no home for one.
+    p.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "MPM_AUDIT_LOG": cwd + "/state/audit.jsonl"]
+        .merging(environment) { $1 }
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
     p.standardInput = FileHandle.nullDevice
@@ -605,7 +608,7 @@ private func runAsNobody(_ args: [String], cwd: String, groups: [gid_t]) throws 
     p.arguments = ["--reuid=65534", "--regid=65534", "--groups=" + groups.map(String.init).joined(separator: ","),
                    "--inh-caps=-all", "--", MPMRun.binary] + args
     p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    p.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+    p.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "MPM_AUDIT_LOG": cwd + "/state/audit.jsonl"]
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -633,6 +636,15 @@ private func runProcess(_ path: String, _ args: [String]) throws -> String {
 }
 
 extension SandboxProject {
+    /// Raises the profile's max_denials_per_run, for a battery of attacks that each end in a
+    /// denial and must all get their turn before denial_burst ends the run.
+    func allowingDenials(_ n: Int = 1000) throws -> SandboxProject {
+        let profile = project.profiles + "/probe.yaml"
+        let text = try String(contentsOfFile: profile, encoding: .utf8)
+        try (text + "\nincidents: {max_denials_per_run: \(n)}\n").write(toFile: profile, atomically: false, encoding: .utf8)
+        return self
+    }
+
     /// Runs the probe with `args` as agent `probe-agent`.
     func attack(_ args: [String]) throws -> MPMRun.Output {
         try agent("probe-agent", args)
