@@ -631,6 +631,25 @@ static int redteam(const char *t, int argc, char **argv) {
         report("clock_settime", syscall(SYS_clock_settime, CLOCK_REALTIME, NULL));
         report("adjtimex", syscall(SYS_adjtimex, &tx));
         report("syslog", syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0));
+        // Other spellings of the same operations, and interfaces no agent needs.
+        struct { unsigned long long set, clr, propagation, userns; } attr = {1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+        memset(&tx, 0, sizeof tx);
+        report("clock_adjtime", syscall(SYS_clock_adjtime, CLOCK_REALTIME, &tx));
+        report("mount_setattr", syscall(SYS_mount_setattr, AT_FDCWD, no, 0, &attr, sizeof attr));
+        report("fsopen", syscall(SYS_fsopen, "mpm-probe-no-such-fs", 0));
+        report("fsconfig", syscall(431 /* fsconfig */, -1, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0));
+        report("fsmount", syscall(432 /* fsmount */, -1, 0, 0));
+        report("fspick", syscall(433 /* fspick */, AT_FDCWD, no, 0));
+        report("open_tree", syscall(SYS_open_tree, AT_FDCWD, no, 1 /* OPEN_TREE_CLONE */));
+        report("move_mount", syscall(SYS_move_mount, AT_FDCWD, no, AT_FDCWD, no, 0));
+        report("quotactl_fd", syscall(443 /* quotactl_fd */, -1, 0x800001, 0, NULL));
+        report("kexec_file_load", syscall(320 /* kexec_file_load */, -1, -1, 0, NULL, 0x80));
+        report("iopl", syscall(172 /* iopl */, 0));
+        report("ioperm", syscall(173 /* ioperm */, 0, 1, 0));
+        report("vhangup", syscall(153 /* vhangup: we have no controlling terminal */));
+        report("lookup_dcookie", syscall(212 /* lookup_dcookie */, 0, NULL, 0));
+        report("uselib", syscall(134 /* uselib */, no));
+        report("nfsservctl", syscall(180 /* nfsservctl */, 0, NULL, NULL));
         return 0;
     }
     // The same operations under another system call's name.
