@@ -298,8 +298,10 @@ int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *res
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
 
+    // A PID namespace (the run ends with its init) and an IPC namespace (SysV shared memory
+    // and message queues die with the run instead of outliving it beyond its memory limit).
     int flags = CLONE_VM | CLONE_PIDFD | SIGCHLD;
-    if (spec->new_pid_ns) flags |= CLONE_NEWPID;
+    if (spec->new_pid_ns) flags |= CLONE_NEWPID | CLONE_NEWIPC;
     if (spec->identity == MPM_IDENTITY_USERNS) flags |= CLONE_NEWUSER;
     int pidfd = -1;
     pid_t pid = clone(init_main, (char *)r->stack + STACK_SIZE, flags, r, &pidfd);

@@ -67,8 +67,11 @@ struct Run: ParsableCommand {
             } catch {
                 throw CLIError(error.description)
             }
-            let runner = Runner(catalog: locations.catalog(), projectRoot: try locations.projectRoot(),
+            var runner = Runner(catalog: locations.catalog(), projectRoot: try locations.projectRoot(),
                                 workingDirectory: currentDirectory(), environment: environment)
+            let logPath = log.path
+            runner.protectedPaths.append(Runner.absolute(String(logPath[..<(logPath.lastIndex(of: "/") ?? logPath.endIndex)]),
+                                                         in: currentDirectory()))
             let reporter: RunReporter = json ? JSONLinesReporter() : TerminalReporter()
             let result: Runner.Result
             do throws(Runner.Refusal) {

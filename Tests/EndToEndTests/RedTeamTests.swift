@@ -17,8 +17,7 @@ import Testing
     /// profiles/ and agents/ are the agent's to rewrite: it replaces its own profile, and the
     /// next launch runs it with whatever it granted itself. On the root path that includes
     /// capabilities (cap_dac_read_search reads /etc/shadow, cap_setuid becomes uid 0).
-    @Test(.disabled("hole: a write path over the project lets the agent rewrite profiles/ and agents/, i.e. its next run's policy"),
-          arguments: Supervisor.available)
+    @Test(arguments: Supervisor.available)
     func anAgentCannotRewriteThePolicyOfItsNextRun(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: ["read_files", "write_files"], writePaths: ["."])
         let profile = p.project.profiles + "/probe.yaml"
@@ -36,15 +35,25 @@ import Testing
     /// folder, plants `mpm-output/<run_id>` as a symlink before it exits. Collecting output
     /// follows it: the supervisor (root, on the root path) creates the agent's files wherever
     /// the link points, e.g. /etc/cron.d.
-    @Test(.disabled("hole: output collection follows an agent-planted symlink at mpm-output/<run_id> and writes anywhere as the supervisor"),
-          arguments: Supervisor.available)
+    @Test(arguments: Supervisor.available)
     func collectingOutputNeverFollowsALinkTheAgentPlantedAtTheDestination(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: ["read_files", "write_files"], writePaths: ["."])
         // A folder the supervisor's user may write and the agent may not (Landlock).
         let target = try Victim(owner: s == .nobody ? 65534 : getuid(), dirMode: 0o755)
         try p.agent("probe-agent", ["multi", "link-run-output \(target.dir) \(p.root)/mpm-output", "write output/crontab"])
-        let r = try p.mpmRun(["probe-agent"])
-        #expect(r.stdout == "link-run-output: ok\nwrite: ok\n", "\(r.stdout)\(r.stderr)")
+        // The policy and the audit log live outside the write path (else the run is refused).
+        let policy = try Project()
+        chmod(policy.root, 0o755)
+        for folder in ["agents", "profiles"] {
+            try FileManager.default.removeItem(atPath: policy.root + "/" + folder)
+            try FileManager.default.moveItem(atPath: p.root + "/" + folder, toPath: policy.root + "/" + folder)
+        }
+        try FileManager.default.createDirectory(atPath: policy.root + "/state", withIntermediateDirectories: true)
+        chmod(policy.root + "/state", 0o777)
+        let r = try p.mpmRun(["probe-agent", "--agents-dir", policy.agents, "--profiles-dir", policy.profiles],
+                             environment: ["MPM_AUDIT_LOG": policy.root + "/state/audit.jsonl"])
+        // The output folder exists before the agent starts, so the plant itself fails.
+        #expect(r.stdout.hasPrefix("link-run-output: denied"), "\(r.stdout)\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: target.dir + "/crontab"),
                 "the supervisor wrote the agent's file into \(target.dir)")
     }
@@ -54,8 +63,7 @@ import Testing
     /// The agent, with no permission at all, talks to a service of its own uid: an ssh-agent,
     /// a D-Bus session bus (systemd --user runs any command, unsandboxed), docker.sock through
     /// a supplementary group, nscd or resolved (DNS, i.e. the network).
-    @Test(.disabled("hole: named unix sockets of the host are reachable without any permission (connect is outside Landlock ABI 7)"),
-          arguments: Supervisor.available)
+    @Test(arguments: Supervisor.available)
     func namedUnixSocketsOutsideTheSandboxAreUnreachable(_ s: Supervisor) throws {
         let service = try Victim(owner: s.agentUID, dirMode: 0o700)
         let listener = try UnixListener(path: service.dir + "/agent.sock")
@@ -88,8 +96,7 @@ import Testing
     /// all of the user's files (chmod 0644 ~/.ssh/id_ed25519, chmod 0777 ~/.bashrc, chmod 0
     /// the project, or 0777 on `<tmp>/mpm-run` which then refuses every later run); on the
     /// root path, every other run's sandbox (all agents are nobody), whose 0700 it opens.
-    @Test(.disabled("hole: chmod/utimes/setxattr work on any file the agent's uid owns outside the sandbox (not covered by Landlock)"),
-          arguments: Supervisor.available)
+    @Test(arguments: Supervisor.available)
     func theAgentCannotChangeTheMetadataOfFilesOutsideItsSandbox(_ s: Supervisor) throws {
         let victim = try Victim(owner: s.agentUID, dirMode: 0o700, file: "id_ed25519", fileMode: 0o600)
         let p = try SandboxProject(s, permissions: [])
@@ -118,8 +125,7 @@ import Testing
     /// Collecting output copies byte by byte: a sparse file (or 100,000 hard links to one
     /// file) that costs the agent nothing becomes real data in the user's folder. With the
     /// default limits: 100,000 entries x 64 MiB = 6.4 TB, with no time limit on the copy.
-    @Test(.disabled("hole: output/ is copied without a byte limit and sparse files are filled in (disk-filling amplification)"),
-          arguments: Supervisor.available)
+    @Test(arguments: Supervisor.available)
     func collectingOutputCannotAmplifySparseFiles(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: ["write_files"],
                                    limits: ["max_file_size_mb": 16, "max_output_bytes": 1 << 20])
@@ -176,7 +182,7 @@ import Testing
     /// On the root path every agent is uid 65534, the uid of nobody and of unmapped ids: any
     /// process of the host running as nobody (a daemon, or anyone's unprivileged mpm-run)
     /// reads the agent's environment, secrets included, and may ptrace it.
-    @Test(.disabled("hole: agents run as the shared uid 65534; any nobody process reads their secrets"))
+    @Test
     func anotherNobodyProcessCannotReadTheAgentsEnvironment() throws {
         try #require(Supervisor.isRoot, "the root path needs root")
         let key = "sk-ant-" + UUID().uuidString

@@ -77,7 +77,7 @@ public struct KernelFeatures: Sendable, Encodable {
         ]
         // User namespaces: what matters is whether an unprivileged uid may make one (the
         // agent, or a non-root supervisor). As root, probe that as the agent's uid.
-        let agent = Identity.agentID
+        let agent = (uid: uid_t(Identity.agentIDRange.lowerBound), gid: gid_t(Identity.agentIDRange.lowerBound))
         let userErr = root ? mpm_sys_probe_unprivileged_userns(agent.uid, agent.gid) : mpm_sys_probe_namespaces(1, 0)
         features.append(userNamespaces(errno: userErr, root: root))
         let pidErr = root ? mpm_sys_probe_namespaces(0, 1) : mpm_sys_probe_namespaces(1, 1)
@@ -216,7 +216,7 @@ public struct KernelFeatures: Sendable, Encodable {
     }
 
     static func userNamespaces(errno code: Int32, root: Bool) -> Feature {
-        let how = root ? "uid \(Identity.agentID.uid) (as the agent) can create a user namespace"
+        let how = root ? "an agent uid (\(Identity.agentIDRange.lowerBound)+) can create a user namespace"
                        : "this uid can create a user namespace"
         if code == 0 {
             return Feature(name: "userns", available: true, required: !root, detail: "available: \(how)")

@@ -8,7 +8,9 @@ import Glibc
 /// - always: the syscalls of `Baseline.alwaysDeniedSyscalls`; `clone` with any namespace
 ///   flag; terminal input injection (TIOCSTI, TIOCLINUX); `clone3`, whose flags live in
 ///   memory a filter cannot read, fails with ENOSYS so that libc falls back to `clone`.
-/// - without network_access: `socket` of any family but AF_UNIX.
+/// - without network_access: `socket` of any family (socketpair stays allowed).
+/// - without write_files: the path forms of chmod, chown, utime and the xattr calls, which
+///   Landlock does not govern.
 /// - without execute_commands: `fork`, `vfork`, `clone` of anything but a thread,
 ///   `execveat`, and every `execve` except the launcher's own, recognised by its three
 ///   pointer arguments (addresses in the supervisor's memory that the agent never sees,
@@ -38,6 +40,9 @@ public struct SeccompFilter: Sendable {
 
     /// SCMP_ACT_ERRNO is a macro that does not import.
     static func actErrno(_ e: Int32) -> UInt32 { 0x0005_0000 | (UInt32(e) & 0xFFFF) }
+
+    static let pathMetadataSyscalls = ["chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utime",
+                                       "utimes", "futimesat", "setxattr", "lsetxattr", "removexattr", "lremovexattr"]
 
     /// SCMP_ACT_NOTIFY: the call waits for the supervisor, which records it and answers EPERM.
     static let actNotify: UInt32 = 0x7FC0_0000
@@ -72,7 +77,18 @@ public struct SeccompFilter: Sendable {
         }
 
         if !permissions.contains(.networkAccess) {
-            try add("socket", eperm, [arg(0, SCMP_CMP_NE, UInt64(AF_UNIX))])
+            // Every family, AF_UNIX too: Landlock does not govern connect() to a named socket,
+            // so a unix socket would reach the host's daemons (docker, dbus...). socketpair()
+            // stays: it connects only the agent to itself.
+            try add("socket", eperm)
+        }
+
+        if !permissions.contains(.writeFiles) {
+            // Landlock does not govern metadata: without these rules an agent could chmod,
+            // chown, retime or relabel any file its uid owns, anywhere. The fd forms stay:
+            // their fd had to pass Landlock to be opened.
+            for name in Self.pathMetadataSyscalls { try add(name, eperm) }
+            try add("utimensat", eperm, [arg(1, SCMP_CMP_NE, 0)])  // utimensat(fd, NULL, ...) is futimens
         }
 
         if !permissions.contains(.executeCommands) {
@@ -147,6 +163,9 @@ extension SeccompFilter {
                           reason: "a new process without execute_commands")
         case "ioctl":
             return Denial(syscall: name, permission: always, reason: "terminal input injection is never allowed")
+        case _ where pathMetadataSyscalls.contains(name) || name == "utimensat":
+            return Denial(syscall: name, permission: Permission.writeFiles.rawValue,
+                          reason: "changing a file's metadata without write_files")
         default:
             return Denial(syscall: name, permission: always, reason: "\(name) is never allowed")
         }

@@ -9,12 +9,25 @@ public struct Runner {
     public var projectRoot: String
     public var workingDirectory: String
     public var environment: [String: String]
+    /// Folders no agent may write: those that decide its policy (agents, profiles) and the
+    /// audit log's. A write path that contains one is refused.
+    public var protectedPaths: [String] = []
 
     public init(catalog: Catalog, projectRoot: String, workingDirectory: String, environment: [String: String]) {
         self.catalog = catalog
         self.projectRoot = projectRoot
         self.workingDirectory = workingDirectory
         self.environment = environment
+        protectedPaths = [catalog.agentsDir, catalog.profilesDir].map { Self.absolute($0, in: workingDirectory) }
+    }
+
+    /// `path` made absolute without following symlinks where it does not exist yet.
+    public static func absolute(_ path: String, in cwd: String) -> String {
+        if let real = realpath(path.hasPrefix("/") ? path : cwd + "/" + path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        return ProjectPath.resolve(path, against: cwd)
     }
 
     /// A run that could not start; `status` is what mpm-run exits with, `event` what the
@@ -33,6 +46,23 @@ public struct Runner {
         public var sandbox: String?
         /// Lines for the user about the run (withheld secrets, skipped output files).
         public var notices: [String]
+    }
+
+    /// How much of output/ is copied out: 16 files' worth of the file size limit.
+    static func outputCopyLimit(_ limits: ResourceLimits) -> Int { 16 * limits.maxFileSizeMB << 20 }
+
+    /// The default `./mpm-output` must be a real folder of ours: a symlink planted there by an
+    /// earlier agent with write access to the project would send every later run's output
+    /// (written by root, on the root path) wherever it points.
+    static func checkDefaultOutputParent(_ path: String) throws(WorkspaceError) {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            if errno == ENOENT { return }
+            throw WorkspaceError(.io(step: "inspect", path: path, errno: errno))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() else {
+            throw WorkspaceError(.io(step: "use (not a folder of this user's, perhaps a planted symlink)", path: path, errno: EPERM))
+        }
     }
 
     /// Resolves the agent's policy; every reason it cannot run is a refusal.
@@ -79,6 +109,13 @@ public struct Runner {
         if let refusal = Thresholds.refusal(agent: agentID, thresholds: policy.incidents, store: recorder.store, runID: runID) {
             throw refusal
         }
+        // An agent that could write its own profile would choose its next run's permissions.
+        for write in policy.writePaths {
+            if let protected = protectedPaths.first(where: { ProjectPath.isWithin($0, write) }) {
+                throw rejected("write path \(write) contains \(protected), which decides or records agents' permissions: "
+                               + "narrow the profile's write_paths so that it leaves that folder out")
+            }
+        }
         let identity: Identity
         do throws(Identity.Refusal) { identity = try Identity.plan(keepingCapabilities: policy.capabilities) } catch {
             throw rejected(error.description)
@@ -108,6 +145,17 @@ public struct Runner {
         }
         var keep = request.keepSandbox
         defer { if !keep { try? workspace.remove() } }
+
+        // Made and opened before the agent starts, so it cannot plant a symlink where the
+        // output will go (it knows its run id) nor swap the folder afterwards.
+        let outputDir = request.outputDir ?? "\(workingDirectory)/mpm-output/\(runID)"
+        let outputFolder: OutputFolder
+        do throws(WorkspaceError) {
+            if request.outputDir == nil { try Self.checkDefaultOutputParent(workingDirectory + "/mpm-output") }
+            outputFolder = try Workspace.openOutputFolder(outputDir)
+        } catch {
+            throw rejected("output folder: \(error.description)")
+        }
 
         let instructions = workspace.instructionsPath
         let argv = policy.argv.map { $0.replacingAll(Command.instructionsPlaceholder, with: instructions) } + request.args
@@ -182,9 +230,9 @@ public struct Runner {
             recorder.record(quarantine)
         }
 
-        let outputDir = request.outputDir ?? "\(workingDirectory)/mpm-output/\(runID)"
         do throws(WorkspaceError) {
-            let collected = try workspace.collectOutput(to: outputDir)
+            // Bounded by apparent size: sparse files and hard links cannot amplify a copy.
+            let collected = try workspace.collectOutput(into: outputFolder, maxBytes: Self.outputCopyLimit(policy.limits))
             notices += collected.skipped.map { "output \($0.description)" }
         } catch {
             notices.append("output not collected: \(error.description); the sandbox is kept at \(workspace.path)")

@@ -8,6 +8,11 @@ public enum Baseline {
         "delete_module", "keyctl", "add_key", "request_key", "reboot", "swapon", "swapoff",
         "io_uring_setup", "userfaultfd", "open_by_handle_at", "acct", "quotactl", "settimeofday",
         "clock_settime", "adjtimex", "syslog",
+        // Other spellings of the same operations: the new mount API, the clock, quotas.
+        "clock_adjtime", "mount_setattr", "fsopen", "fsconfig", "fsmount", "fspick", "open_tree",
+        "move_mount", "quotactl_fd", "kexec_file_load",
+        // Hardware and kernel interfaces no agent needs.
+        "iopl", "ioperm", "vhangup", "lookup_dcookie", "uselib", "nfsservctl",
     ]
 
     public static let protections = [

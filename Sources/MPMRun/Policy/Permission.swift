@@ -27,7 +27,7 @@ public enum Permission: String, CaseIterable, Sendable, Codable, Comparable {
         case .readFiles: return "reads only its sandbox and the system's runtime files"
         case .writeFiles: return "output/ and everything outside temp/ are read-only"
         case .executeCommands: return "any later execve and any new process fail with EPERM"
-        case .networkAccess: return "socket(AF_INET, AF_INET6, AF_PACKET, AF_NETLINK, ...) fails with EPERM"
+        case .networkAccess: return "socket() of every family fails with EPERM (socketpair stays)"
         case .systemConfig: return "every capability dropped"
         }
     }

@@ -144,6 +144,46 @@ enum FS {
         return .success(total)
     }
 
+    /// Copies the first `size` bytes of `src` to `dst` keeping holes as holes (as `cp --sparse`
+    /// does): only the data segments are read and written, and `dst` is extended to `size`. A
+    /// sparse file the agent made cheaply stays cheap. Falls back to a plain copy on file
+    /// systems without SEEK_DATA. Returns the data bytes written.
+    static func copySparse(from src: Int32, to dst: Int32, size: Int) -> Result<Int, Errno> {
+        let seekData: Int32 = 3, seekHole: Int32 = 4  // SEEK_DATA, SEEK_HOLE (GNU-only in Swift)
+        let chunk = 256 * 1024
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buf.deallocate() }
+        var pos = 0
+        var total = 0
+        while pos < size {
+            let data = Int(lseek(src, off_t(pos), seekData))
+            if data < 0 {
+                if errno == ENXIO { break }  // only a hole is left
+                guard pos == 0, lseek(src, 0, SEEK_SET) == 0 else { return .failure(Errno(errno)) }
+                return copy(from: src, to: dst, limit: size)
+            }
+            if data >= size { break }
+            let hole = min(size, max(data, Int(lseek(src, off_t(data), seekHole))))
+            var at = data
+            while at < hole {
+                let n = pread(src, buf, min(chunk, hole - at), off_t(at))
+                if n < 0 { if errno == EINTR { continue }; return .failure(Errno(errno)) }
+                if n == 0 { break }
+                var off = 0
+                while off < n {
+                    let w = pwrite(dst, buf + off, n - off, off_t(at + off))
+                    if w < 0 { if errno == EINTR { continue }; return .failure(Errno(errno)) }
+                    off += w
+                }
+                at += n
+                total += n
+            }
+            pos = max(hole, data + 1)
+        }
+        guard ftruncate(dst, off_t(size)) == 0 else { return .failure(Errno(errno)) }
+        return .success(total)
+    }
+
     /// Writes all of `bytes` to `fd`.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { buf in

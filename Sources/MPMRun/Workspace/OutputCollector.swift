@@ -25,14 +25,33 @@ extension Workspace {
     public func collectOutput(to dir: String, owner: (uid: uid_t, gid: gid_t)? = nil,
                               maxFiles: Int = Workspace.maxOutputEntries,
                               maxBytes: Int = Int.max) throws(WorkspaceError) -> CollectedOutput {
+        let dest = try Self.makeFolders(dir, owner: owner)
+        defer { close(dest) }
+        return try collectOutput(into: dest, path: dir, owner: owner, maxFiles: maxFiles, maxBytes: maxBytes)
+    }
+
+    /// The folder output/ will be copied to, made and opened now, before the agent starts:
+    /// an agent that can write where the folder will be (its run id is no secret to it)
+    /// cannot plant a symlink there first, nor swap the folder later, because the copy goes
+    /// into this fd, not to a path.
+    public static func openOutputFolder(_ dir: String, owner: (uid: uid_t, gid: gid_t)? = nil) throws(WorkspaceError) -> OutputFolder {
+        OutputFolder(fd: try makeFolders(dir, owner: owner), path: dir, owner: owner)
+    }
+
+    /// Copies output/ into a folder opened before the run.
+    public func collectOutput(into folder: OutputFolder, maxFiles: Int = Workspace.maxOutputEntries,
+                              maxBytes: Int = Int.max) throws(WorkspaceError) -> CollectedOutput {
+        try collectOutput(into: folder.fd, path: folder.path, owner: folder.owner, maxFiles: maxFiles, maxBytes: maxBytes)
+    }
+
+    private func collectOutput(into dest: Int32, path dir: String, owner: (uid: uid_t, gid: gid_t)?,
+                               maxFiles: Int, maxBytes: Int) throws(WorkspaceError) -> CollectedOutput {
         let source = FS.openat(runFd, FSPath("output"), O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         guard source >= 0 else { throw WorkspaceError.io("open", outputPath) }
         defer { close(source) }
         guard let sourceStat = FS.fstat(source), UInt64(sourceStat.st_dev) == runDevice else {
             throw WorkspaceError.io("open", outputPath, EXDEV)
         }
-        let dest = try Self.makeFolders(dir, owner: owner)
-        defer { close(dest) }
         var copier = OutputCopier(device: sourceStat.st_dev, owner: owner, maxEntries: maxFiles, maxBytes: maxBytes)
         try copier.copyFolder(source, into: dest, display: "", destPath: dir, depth: 0)
         return copier.result
@@ -61,6 +80,21 @@ extension Workspace {
         guard fd >= 0 else { throw WorkspaceError.io("open", dir) }
         return fd
     }
+}
+
+/// An output folder opened before the run (see `Workspace.openOutputFolder`).
+public final class OutputFolder: Sendable {
+    let fd: Int32
+    public let path: String
+    let owner: (uid: uid_t, gid: gid_t)?
+
+    init(fd: Int32, path: String, owner: (uid: uid_t, gid: gid_t)?) {
+        self.fd = fd
+        self.path = path
+        self.owner = owner
+    }
+
+    deinit { close(fd) }
 }
 
 struct OutputCopier {
@@ -144,8 +178,8 @@ struct OutputCopier {
             throw WorkspaceError.io("create", destPath)
         }
         defer { close(out) }
-        switch FS.copy(from: fd, to: out, limit: size) {
-        case .success(let n): result.bytes += n
+        switch FS.copySparse(from: fd, to: out, size: size) {
+        case .success: result.bytes += size
         case .failure(let e): throw WorkspaceError.io("copy output to", destPath, e.code)
         }
         try finish(out, mode: 0o644, path: destPath)

@@ -11,8 +11,21 @@ enum Supervisor: String, CaseIterable, CustomTestStringConvertible, Sendable {
     static let isRoot = getuid() == 0
     static var available: [Supervisor] { isRoot ? [.root, .nobody] : [.root] }
     var testDescription: String { self == .root && !Self.isRoot ? "current user" : rawValue }
-    /// The uid the agent has inside the sandbox.
+    /// A uid that must not be able to reach the agent's files, nor the agent its: nobody's,
+    /// which root's agents once shared, or the unprivileged supervisor's own.
     var agentUID: uid_t { Self.isRoot ? 65534 : getuid() }
+
+    /// Whether `uid` is one this supervisor's agents run as: a run's own uid from the reserved
+    /// range when root runs mpm-run, the invoking user's otherwise.
+    func isAgentUID(_ uid: UInt32) -> Bool {
+        self == .root && Self.isRoot ? (0x7FFE_0000...0x7FFE_FFFF).contains(uid) : uid == (self == .nobody && Self.isRoot ? 65534 : getuid())
+    }
+
+    /// The Uid line of /proc/self/status: real, effective, saved, filesystem.
+    static func uids(inStatus text: String) -> [UInt32] {
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return [] }
+        return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().compactMap { UInt32($0) }
+    }
 }
 
 /// The probe, compiled once per test run with the system C compiler, in a folder every
