@@ -1,0 +1,213 @@
+import Glibc
+
+/// Reading the audit log's lines without ever holding the whole file: forwards for `verify`
+/// and `audit`, backwards from the end for the tail queries and for an append's `prev`.
+enum AuditFile {
+    /// Opens an existing log for reading. Non-blocking so that a FIFO planted at the path
+    /// cannot hang the reader; symlinks are followed (only the writer refuses them).
+    static func openForReading(_ path: String) throws(AuditError) -> Int32 {
+        var fd: Int32
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else {
+            if errno == ENOENT { throw AuditError(.missing(path: path)) }
+            throw AuditError(.io(step: "open", path: path, errno: errno))
+        }
+        guard let st = FS.fstat(fd), FS.isRegular(st) else {
+            let what = FS.fstat(fd).map(FS.kindName) ?? "unknown"
+            close(fd)
+            throw AuditError(.notAFile(path: path, what: what))
+        }
+        return fd
+    }
+
+    /// The log's size at a moment when no append was half-written: taken under a shared
+    /// lock, so that every byte before it belongs to a complete write. Readers then work on
+    /// that prefix without holding the lock, and appenders are never kept waiting.
+    static func completeSize(_ fd: Int32, path: String) throws(AuditError) -> Int64 {
+        try lock(fd, LOCK_SH, path: path)
+        defer { unlock(fd) }
+        guard let st = FS.fstat(fd) else { throw AuditError(.io(step: "stat", path: path, errno: errno)) }
+        return Int64(st.st_size)
+    }
+
+    static func lock(_ fd: Int32, _ operation: Int32, path: String) throws(AuditError) {
+        while flock(fd, operation) != 0 {
+            if errno == EINTR { continue }
+            throw AuditError(.io(step: "lock", path: path, errno: errno))
+        }
+    }
+
+    static func unlock(_ fd: Int32) {
+        _ = flock(fd, LOCK_UN)
+    }
+
+    /// pread until `count` bytes or the end of the file.
+    static func read(_ fd: Int32, at offset: Int64, count: Int, path: String) throws(AuditError) -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = buf.withUnsafeMutableBytes { p in
+                pread(fd, p.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AuditError(.io(step: "read", path: path, errno: errno))
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        if filled < count { buf.removeSubrange(filled...) }
+        return buf
+    }
+}
+
+/// Lines from the start of the file up to `limit` bytes, each without its newline.
+struct ForwardLines {
+    struct Line {
+        var bytes: ArraySlice<UInt8>
+        /// 1-based.
+        var number: Int
+        /// False for a last line that has no newline (a torn write).
+        var terminated: Bool
+    }
+
+    let fd: Int32
+    let path: String
+    let limit: Int64
+    private var offset: Int64 = 0
+    private var buffer: [UInt8] = []
+    private var start = 0
+    /// Where the search for the next newline resumes: a long line is scanned once.
+    private var scanned = 0
+    private var number = 0
+    private var peeked: Line?
+
+    static let chunk = 256 * 1024
+
+    /// From `offset`, which must be the start of a line (line numbers then count from it).
+    init(fd: Int32, path: String, limit: Int64, from offset: Int64 = 0) {
+        self.fd = fd
+        self.path = path
+        self.limit = limit
+        self.offset = offset
+    }
+
+    mutating func peek() throws(AuditError) -> Line? {
+        if peeked == nil { peeked = try readLine() }
+        return peeked
+    }
+
+    mutating func next() throws(AuditError) -> Line? {
+        if let p = peeked {
+            peeked = nil
+            return p
+        }
+        return try readLine()
+    }
+
+    private static func firstNewline(_ buffer: [UInt8], from: Int) -> Int? {
+        guard from < buffer.count else { return nil }
+        return buffer.withUnsafeBufferPointer { p in
+            memchr(p.baseAddress! + from, 0x0A, p.count - from).map { p.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+        }
+    }
+
+    private mutating func readLine() throws(AuditError) -> Line? {
+        while true {
+            if let nl = Self.firstNewline(buffer, from: max(start, scanned)) {
+                let line = buffer[start..<nl]
+                start = nl + 1
+                scanned = start
+                number += 1
+                return Line(bytes: line, number: number, terminated: true)
+            }
+            guard offset < limit else {
+                guard start < buffer.count else { return nil }
+                let line = buffer[start...]
+                start = buffer.count
+                number += 1
+                return Line(bytes: line, number: number, terminated: false)
+            }
+            // Keep the unfinished line, append the next chunk.
+            buffer.removeSubrange(..<start)
+            start = 0
+            scanned = buffer.count
+            let more = try AuditFile.read(fd, at: offset, count: Int(min(Int64(Self.chunk), limit - offset)), path: path)
+            if more.isEmpty {
+                offset = limit  // the file shrank under us: what we have is all there is
+                continue
+            }
+            offset += Int64(more.count)
+            buffer.append(contentsOf: more)
+        }
+    }
+}
+
+/// Lines from the end of the first `size` bytes backwards, newest first, each without its
+/// newline. Reads chunks from the end: a tail query on a 100 MB log touches only its tail.
+struct BackwardLines {
+    let fd: Int32
+    let path: String
+    /// `buffer` holds the file's bytes [bufferStart, bufferStart + buffer.count).
+    private var buffer: [UInt8] = []
+    private var bufferStart: Int64
+    /// The end (exclusive, before its newline) of the next line to return; nil when done.
+    private var end: Int64?
+    /// Whether the newest line lacks its newline (a torn write).
+    let lastLineTorn: Bool
+
+    static let chunk = 16 * 1024
+
+    init(fd: Int32, path: String, size: Int64) throws(AuditError) {
+        self.fd = fd
+        self.path = path
+        bufferStart = size
+        guard size > 0 else {
+            end = nil
+            lastLineTorn = false
+            return
+        }
+        let last = try AuditFile.read(fd, at: size - 1, count: 1, path: path)
+        lastLineTorn = last != [UInt8(ascii: "\n")]
+        let end = lastLineTorn ? size : size - 1
+        self.end = end
+        bufferStart = end  // an empty buffer that ends where the newest line does
+    }
+
+    private static func lastNewline(_ buffer: [UInt8], before end: Int) -> Int? {
+        buffer.withUnsafeBufferPointer { p in
+            var i = end - 1
+            while i >= 0 {
+                if p[i] == 0x0A { return i }
+                i -= 1
+            }
+            return nil
+        }
+    }
+
+    /// The next older line and the offset where it starts.
+    mutating func next() throws(AuditError) -> (bytes: ArraySlice<UInt8>, offset: Int64)? {
+        guard let end else { return nil }
+        while true {
+            let searchEnd = Int(end - bufferStart)
+            if let nl = Self.lastNewline(buffer, before: searchEnd) {
+                let lineStart = bufferStart + Int64(nl) + 1
+                self.end = lineStart - 1
+                return (buffer[(nl + 1)..<searchEnd], lineStart)
+            }
+            if bufferStart == 0 {
+                self.end = nil
+                return (buffer[..<searchEnd], 0)
+            }
+            // Prepend the previous chunk; what lies after `end` was already returned. Chunks
+            // grow with the line, so a very long line costs linear time, not quadratic.
+            let count = Int(min(Int64(max(Self.chunk, searchEnd)), bufferStart))
+            let more = try AuditFile.read(fd, at: bufferStart - Int64(count), count: count, path: path)
+            guard more.count == count else {
+                throw AuditError(.io(step: "read", path: path, errno: EIO))
+            }
+            buffer = more + buffer[..<searchEnd]
+            bufferStart -= Int64(count)
+        }
+    }
+}

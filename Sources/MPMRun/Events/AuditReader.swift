@@ -1,0 +1,243 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+
+/// What `audit verify` found: every record sound and chained, or the first line that is not.
+public struct AuditVerification: Sendable, Equatable, CustomStringConvertible {
+    /// The first problem: `line` is 1-based (0 when the log itself is missing or unreadable).
+    public struct Problem: Sendable, Equatable {
+        public var line: Int
+        public var message: String
+    }
+
+    /// Lines verified before the first problem (all of them when there is none).
+    public var records: Int
+    /// The first record's seq; a log that does not start at 1 continues an older one.
+    public var firstSeq: Int?
+    public var problem: Problem?
+
+    public var ok: Bool { problem == nil }
+
+    /// `ok: 12 records, chain intact`, or the problem as `PATH:LINE: what is wrong`.
+    public var description: String {
+        if let problem { return problem.message }
+        var s = "ok: \(records) record\(records == 1 ? "" : "s"), chain intact"
+        if let firstSeq, firstSeq != 1 { s += " (from seq \(firstSeq): earlier records are not in this file)" }
+        return s
+    }
+}
+
+/// The agent's recent history in the log, newest records only: what section 5's thresholds
+/// (rate limit, quarantine) are decided from, across separate mpm-run processes.
+public struct AuditActivity: Sendable, Equatable {
+    public struct Incident: Sendable, Equatable {
+        public var time: Date
+        public var runID: String?
+        public var kind: String
+        public var action: String?
+    }
+
+    /// `ts` of the agent's `run_started` records in the window, oldest first.
+    public var launches: [Date] = []
+    /// The agent's `incident` records in the window, oldest first.
+    public var incidents: [Incident] = []
+    /// When the agent's quarantine ends, if one is in force at `now`: the `until` (RFC 3339)
+    /// of its newest `incident` record of kind `quarantined` that has one, unless a newer
+    /// `released` record of the agent lifted it.
+    public var quarantinedUntil: Date?
+
+    public init() {}
+
+    /// Launches in the `seconds` before `now` (the rate limit: more than 100 in 60 s).
+    public func launches(within seconds: Int, now: Date) -> Int {
+        let from = now.addingTimeInterval(-Double(seconds))
+        return launches.filter { $0 >= from }.count
+    }
+
+    /// Runs that ended in an incident in the `seconds` before `now`, one per run id (the
+    /// quarantine: 5 in 300 s). Refusals (`rate_limit`, `quarantined`) are launches that never
+    /// ran: counting them would keep an agent quarantined for as long as someone retries it.
+    public func runsEndingInIncident(within seconds: Int, now: Date) -> Int {
+        let from = now.addingTimeInterval(-Double(seconds))
+        var runs = Set<String>()
+        var anonymous = 0
+        for i in incidents where i.time >= from && i.kind != "rate_limit" && i.kind != "quarantined" {
+            if let id = i.runID { runs.insert(id) } else { anonymous += 1 }
+        }
+        return runs.count + anonymous
+    }
+}
+
+extension AuditLog {
+    /// Checks every line: a JSON object, `seq` one more than the line before's (the first
+    /// line's may be any, for a log that continues a rotated one; a log that starts at seq 1
+    /// must start with 64 zeros as `prev`), and `prev` the SHA-256 of the line before. Names
+    /// the first bad line, e.g. `audit.jsonl:17: prev does not match line 16 (…)`.
+    ///
+    /// A hash chain cannot see a change to its newest line (no line after it vouches for it)
+    /// nor lines cut from its start of a log that does not begin at seq 1.
+    public static func verify(path: String) -> AuditVerification {
+        var result = AuditVerification(records: 0)
+        func fail(_ line: Int, _ what: String) -> AuditVerification {
+            result.problem = .init(line: line, message: line > 0 ? "\(path):\(line): \(what)" : what)
+            return result
+        }
+        let fd: Int32
+        do { fd = try AuditFile.openForReading(path) } catch { return fail(0, error.description) }
+        defer { close(fd) }
+        do {
+            var lines = ForwardLines(fd: fd, path: path, limit: try AuditFile.completeSize(fd, path: path))
+            var previous: (seq: Int, hash: String)?
+            while let line = try lines.next() {
+                let n = line.number
+                guard !line.bytes.isEmpty else { return fail(n, "an empty line") }
+                guard let record = AuditRecord.parse(line.bytes) else {
+                    return fail(n, line.terminated ? "not a JSON object"
+                                                   : "not a JSON object (an unfinished last line: a torn write)")
+                }
+                guard let seq = record["seq"]?.intValue else { return fail(n, "seq is missing or not a whole number") }
+                let prev = record["prev"]?.stringValue
+                if let previous {
+                    if seq <= previous.seq {
+                        return fail(n, "seq \(seq) follows \(previous.seq) (\(seq == previous.seq ? "a line is repeated" : "lines are out of order"))")
+                    }
+                    if seq != previous.seq + 1 {
+                        // A later line with a seq in the gap means the lines were reordered.
+                        let next = try lines.peek().flatMap { AuditRecord.quickSeq($0.bytes) ?? AuditRecord.parse($0.bytes)?["seq"]?.intValue }
+                        let reordered = next.map { $0 > previous.seq && $0 < seq } ?? false
+                        return fail(n, "seq \(seq) follows \(previous.seq) (\(reordered ? "lines are out of order" : "a line is missing"))")
+                    }
+                    if prev != previous.hash {
+                        return fail(n, "prev does not match line \(n - 1) (a line was changed, removed or reordered)")
+                    }
+                } else {
+                    result.firstSeq = seq
+                    guard prev.map(isHexDigest) ?? false else { return fail(n, "prev is missing or not a SHA-256 in hex") }
+                    if seq == 1 && prev != AuditRecord.genesis {
+                        return fail(n, "the first record's prev is not 64 zeros (records were removed from the start)")
+                    }
+                }
+                guard line.terminated else { return fail(n, "no newline at the end (an unfinished write)") }
+                previous = (seq, AuditRecord.hash(line.bytes))
+                result.records += 1
+            }
+        } catch {
+            return fail(0, error.description)
+        }
+        return result
+    }
+
+    /// The records of `agent` (agent_id), of `type`, at or after `since`, oldest first; each
+    /// argument nil matches everything. Reads line by line; lines that are not JSON objects
+    /// are skipped (`verify` is what reports them), as are lines without a readable `ts` when
+    /// `since` is given.
+    public static func records(path: String, agent: String? = nil, type: String? = nil,
+                               since: Date? = nil) throws(AuditError) -> [JSONValue] {
+        var out: [JSONValue] = []
+        try forEachRecord(path: path, agent: agent, type: type, since: since) { _, record in out.append(record) }
+        return out
+    }
+
+    /// `records`, streamed: `body` gets each matching line exactly as stored (without its
+    /// newline) and its record, so a log of any size can be printed.
+    public static func forEachRecord(path: String, agent: String? = nil, type: String? = nil, since: Date? = nil,
+                                     _ body: (String, JSONValue) -> Void) throws(AuditError) {
+        let fd = try AuditFile.openForReading(path)
+        defer { close(fd) }
+        let size = try AuditFile.completeSize(fd, path: path)
+        var start: Int64 = 0
+        if let since { start = try firstOffset(fd, path: path, size: size, since: since) }
+        var lines = ForwardLines(fd: fd, path: path, limit: size, from: start)
+        let marker = agent.map(AuditRecord.agentMarker)
+        while let line = try lines.next() {
+            // Cheap rejections first: most lines of a large log are some other agent's.
+            if let since, let t = AuditRecord.quickTime(line.bytes), t < since { continue }
+            if let marker, AuditRecord.firstRange(of: marker, in: line.bytes) == nil { continue }
+            guard let record = AuditRecord.parse(line.bytes) else { continue }
+            if let agent, record["agent_id"]?.stringValue != agent { continue }
+            if let type, record["type"]?.stringValue != type { continue }
+            if let since {
+                guard let t = record["ts"]?.stringValue.flatMap(AuditTime.parse), t >= since else { continue }
+            }
+            body(String(decoding: line.bytes, as: UTF8.self), .object(record))
+        }
+    }
+
+    /// Where the records at or after `since` begin: found reading backwards from the end, so
+    /// `--since 10m` on a large log reads only its last ten minutes (times only grow down the
+    /// file; see recentActivity).
+    private static func firstOffset(_ fd: Int32, path: String, size: Int64, since: Date) throws(AuditError) -> Int64 {
+        var lines = try BackwardLines(fd: fd, path: path, size: size)
+        var start: Int64 = size
+        while let line = try lines.next() {
+            guard let t = AuditRecord.quickTime(line.bytes) ?? AuditRecord.parse(line.bytes)?["ts"]?.stringValue.flatMap(AuditTime.parse)
+            else {
+                start = line.offset
+                continue
+            }
+            if t < since { break }
+            start = line.offset
+        }
+        return start
+    }
+
+    /// The agent's launches, incidents and quarantine from the newest records back to
+    /// `now - seconds`, reading the log backwards from its end: pass the longest window a
+    /// decision needs (max of 60 s, quarantine_window_seconds and quarantine_seconds). Lines
+    /// of other agents are skipped without parsing. The scan stops at the first record older
+    /// than the window (appends take their time under the lock, so times only grow down the
+    /// file, unless the clock is stepped back). A `released` record of the agent ends the scan
+    /// for incidents and quarantine: what came before it was forgiven. A missing log is an
+    /// empty history.
+    public static func recentActivity(path: String, agent: String, within seconds: Int,
+                                      now: Date) throws(AuditError) -> AuditActivity {
+        var activity = AuditActivity()
+        let fd: Int32
+        do { fd = try AuditFile.openForReading(path) } catch {
+            if case .missing = error.kind { return activity }
+            throw error
+        }
+        defer { close(fd) }
+        var lines = try BackwardLines(fd: fd, path: path, size: try AuditFile.completeSize(fd, path: path))
+        let from = now.addingTimeInterval(-Double(seconds))
+        let marker = AuditRecord.agentMarker(agent)
+        var released = false
+        var quarantineSeen = false
+        while let line = try lines.next() {
+            let quick = AuditRecord.quickTime(line.bytes)
+            if let quick, quick < from { break }
+            guard AuditRecord.firstRange(of: marker, in: line.bytes) != nil || quick == nil,
+                  let record = AuditRecord.parse(line.bytes),
+                  let time = quick ?? record["ts"]?.stringValue.flatMap(AuditTime.parse)
+            else { continue }
+            if time < from { break }
+            guard record["agent_id"]?.stringValue == agent else { continue }
+            switch record["type"]?.stringValue {
+            case Event.Kind.runStarted.rawValue:
+                activity.launches.append(time)
+            case Event.Kind.incident.rawValue where !released:
+                let kind = record["kind"]?.stringValue ?? ""
+                activity.incidents.append(.init(time: time, runID: record["run_id"]?.stringValue, kind: kind,
+                                                action: record["action"]?.stringValue))
+                if kind == "quarantined" && !quarantineSeen, let until = record["until"]?.stringValue.flatMap(AuditTime.parse) {
+                    quarantineSeen = true
+                    if until > now { activity.quarantinedUntil = until }
+                }
+            case Event.Kind.released.rawValue:
+                released = true
+            default:
+                break
+            }
+        }
+        activity.launches.reverse()
+        activity.incidents.reverse()
+        return activity
+    }
+
+    private static func isHexDigest(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+}

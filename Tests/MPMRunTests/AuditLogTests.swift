@@ -1,0 +1,553 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+@testable import MPMRun
+
+/// A private folder under /tmp for one test's logs, removed at the end.
+private final class LogFolder {
+    let root: String
+    var log: String { root + "/state/mpm-run/audit.jsonl" }
+
+    init() throws {
+        var template = Array("/tmp/mpm-audit-test-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        root = String(cString: made)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    func lines(_ path: String? = nil) throws -> [String] {
+        let text = try String(contentsOfFile: path ?? log, encoding: .utf8)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    func writeLines(_ lines: [String], _ path: String? = nil) throws {
+        try Data((lines.map { $0 + "\n" }.joined()).utf8).write(to: URL(fileURLWithPath: path ?? log))
+    }
+}
+
+/// A clock the test moves by hand.
+private final class TestClock: Sendable {
+    private let now: Mutex<Date>
+    init(_ start: Date) { now = Mutex(start) }
+    func read() -> Date { now.withLock { $0 } }
+    func advance(_ seconds: Double) { now.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    var function: @Sendable () -> Date { { self.read() } }
+}
+
+private final class Failures: Sendable {
+    let list = Mutex<[String]>([])
+}
+
+/// SHA-256 as sha256sum computes it: an independent check of the chain.
+private func sha256sum(_ text: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    let input = Pipe(), output = Pipe()
+    p.standardInput = input
+    p.standardOutput = output
+    try p.run()
+    input.fileHandleForWriting.write(Data(text.utf8))
+    try input.fileHandleForWriting.close()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(String(decoding: out, as: UTF8.self).prefix(64))
+}
+
+private func object(_ line: String) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+}
+
+private func mode(_ path: String) -> mode_t {
+    var st = stat()
+    return lstat(path, &st) == 0 ? st.st_mode & 0o7777 : 0
+}
+
+private func sampleEvents(_ count: Int, agent: String = "coder") -> [Event] {
+    (0..<count).map { i in
+        switch i % 3 {
+        case 0: return Event(.runStarted, runID: "run-\(i)", agentID: agent, ["pid": .int(1000 + i)])
+        case 1: return .permissionDenied(runID: "run-\(i)", agentID: agent, permission: "network_access", plane: "syscall",
+                                         syscall: "socket", pid: 1000 + i, reason: "socket(AF_INET) needs network_access")
+        default: return .incident(runID: "run-\(i)", agentID: agent, kind: "timeout", detail: "ran longer than 30 s", action: "killed")
+        }
+    }
+}
+
+@Suite("Audit log")
+struct AuditLogTests {
+    // MARK: files and modes
+
+    @Test("creates the log 0600 and its missing folders 0700")
+    func modes() throws {
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        try log.append(Event(.runStarted, runID: "r1", agentID: "a"))
+        #expect(mode(f.log) == 0o600)
+        #expect(mode(f.root + "/state/mpm-run") == 0o700)
+        #expect(mode(f.root + "/state") == 0o700)
+        // An existing folder is the user's choice and keeps its mode.
+        #expect(mode(f.root) == 0o700)  // mkdtemp's
+        let shared = f.root + "/shared"
+        mkdir(shared, 0o755)
+        _ = try AuditLog(path: shared + "/log.jsonl")
+        #expect(mode(shared) == 0o755)
+        #expect(mode(shared + "/log.jsonl") == 0o600)
+    }
+
+    @Test("a symlink, a folder or a FIFO at the path is refused with a line naming the path and the fix")
+    func refusals() throws {
+        let f = try LogFolder()
+        let target = f.root + "/elsewhere.jsonl"
+        _ = FileManager.default.createFile(atPath: target, contents: nil)
+        symlink(target, f.root + "/link.jsonl")
+        #expect(throws: AuditError(.symlink(path: f.root + "/link.jsonl"))) { try AuditLog(path: f.root + "/link.jsonl") }
+        do {
+            _ = try AuditLog(path: f.root + "/link.jsonl")
+        } catch {
+            #expect(error.description == "audit log \(f.root)/link.jsonl: is a symlink, which is never followed "
+                    + "(replace it with a regular file, or choose another file with --audit-log FILE or MPM_AUDIT_LOG)")
+        }
+        mkfifo(f.root + "/fifo", 0o600)
+        #expect(throws: AuditError(.notAFile(path: f.root + "/fifo", what: "a FIFO"))) { try AuditLog(path: f.root + "/fifo") }
+        #expect(throws: AuditError(.open(path: f.root, errno: EISDIR))) { try AuditLog(path: f.root) }
+
+        // A file where a folder must be: the folder that could not be made is named.
+        _ = FileManager.default.createFile(atPath: f.root + "/file", contents: nil)
+        do {
+            _ = try AuditLog(path: f.root + "/file/sub/audit.jsonl")
+            Issue.record("opened a log under a file")
+        } catch {
+            #expect(error.description == "audit log \(f.root)/file/sub/audit.jsonl: cannot create the folder \(f.root)/file/sub: "
+                    + "Not a directory (make it writable, or choose another file with --audit-log FILE or MPM_AUDIT_LOG)")
+        }
+    }
+
+    @Test("the default path: MPM_AUDIT_LOG, then XDG_STATE_HOME, then HOME, then the passwd home")
+    func defaultPath() {
+        #expect(AuditLog.defaultPath(environment: ["MPM_AUDIT_LOG": "/x/a.jsonl", "XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/x/a.jsonl")
+        #expect(AuditLog.defaultPath(environment: ["XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/s/mpm-run/audit.jsonl")
+        #expect(AuditLog.defaultPath(environment: ["MPM_AUDIT_LOG": "", "XDG_STATE_HOME": "", "HOME": "/h/"]) == "/h/.local/state/mpm-run/audit.jsonl")
+        // The XDG spec: a relative value is invalid and ignored.
+        #expect(AuditLog.defaultPath(environment: ["XDG_STATE_HOME": "rel", "HOME": "/h"]) == "/h/.local/state/mpm-run/audit.jsonl")
+        let home = AuditLog.passwdHome()
+        #expect(home != nil)
+        #expect(AuditLog.defaultPath(environment: [:]) == (home ?? "") + "/.local/state/mpm-run/audit.jsonl")
+    }
+
+    // MARK: records
+
+    @Test("each record: seq, ts, type, run_id, agent_id, the fields at top level, prev last")
+    func recordShape() throws {
+        let f = try LogFolder()
+        let clock = TestClock(Date(timeIntervalSince1970: 1_795_317_636.123))
+        let log = try AuditLog(path: f.log, clock: clock.function)
+        let record = try log.append(.permissionDenied(runID: "r1", agentID: nil, permission: "network_access", plane: "syscall",
+                                                      syscall: "socket", pid: 1234, reason: "no network"))
+        let line = try f.lines()[0]
+        #expect(line == #"{"seq":1,"ts":"2026-11-22T03:20:36.123Z","type":"permission_denied","run_id":"r1","agent_id":null,"#
+                + #""path":null,"permission":"network_access","pid":1234,"plane":"syscall","reason":"no network","syscall":"socket","#
+                + #""prev":"0000000000000000000000000000000000000000000000000000000000000000"}"#)
+        #expect(record["seq"] == 1)
+        #expect(record["agent_id"] == .null)
+        #expect(record["syscall"] == "socket")
+        #expect(record["prev"] == .string(String(repeating: "0", count: 64)))
+    }
+
+    @Test("seq counts up by one and prev is the SHA-256 of the previous line")
+    func chain() throws {
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        for e in sampleEvents(5) { try log.append(e) }
+        let lines = try f.lines()
+        #expect(lines.count == 5)
+        for (i, line) in lines.enumerated() {
+            let o = try object(line)
+            #expect(o["seq"] as? Int == i + 1)
+            let expected = i == 0 ? String(repeating: "0", count: 64) : try sha256sum(lines[i - 1])
+            #expect(o["prev"] as? String == expected)
+        }
+        // A second instance (another supervisor) continues the same chain.
+        let other = try AuditLog(path: f.log)
+        try other.append(Event(.released, runID: nil, agentID: "coder"))
+        let sixth = try object(try f.lines()[5])
+        #expect(sixth["seq"] as? Int == 6)
+        #expect(sixth["prev"] as? String == (try sha256sum(lines[4])))
+    }
+
+    @Test("keys naming a password, token, key, secret or credential are redacted at any depth, in any case")
+    func redaction() throws {
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        let fields: [String: JSONValue] = [
+            "API_KEY": "AKIAIOSFODNN7EXAMPLE",
+            "Password": "hunter2",
+            "github_token": "ghp_0123456789abcdef",
+            "mySecretThing": ["nested": "nested-secret-value"],
+            "aws_credentials": ["a", "b"],
+            "config": ["db": ["PASSWORD": "pw-deep", "host": "db.local"], "list": [["token": "t-in-array", "name": "n"]]],
+            "path": "/etc/passwd",
+            "detail": "password=visible-because-values-are-not-keys",
+            "count": 3,
+        ]
+        let record = try log.append(Event(.agentRejected, runID: "r", agentID: "a", fields))
+        let redacted: JSONValue = "***REDACTED***"
+        for key in ["API_KEY", "Password", "github_token", "mySecretThing", "aws_credentials"] {
+            #expect(record[key] == redacted, "\(key)")
+        }
+        #expect(record["config"] == ["db": ["PASSWORD": redacted, "host": "db.local"], "list": [["token": redacted, "name": "n"]]])
+        #expect(record["path"] == "/etc/passwd")
+        #expect(record["detail"] == "password=visible-because-values-are-not-keys")
+        #expect(record["count"] == 3)
+        let text = try String(contentsOfFile: f.log, encoding: .utf8)
+        for secret in ["AKIAIOSFODNN7EXAMPLE", "hunter2", "ghp_0123456789abcdef", "nested-secret-value", "pw-deep", "t-in-array"] {
+            #expect(!text.contains(secret), "\(secret) reached the log")
+        }
+        // What is written is what was returned.
+        #expect(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) == record)
+    }
+
+    @Test("a field named like a record key is kept beside it, never in its place; NaN is written as null")
+    func reservedAndOddValues() throws {
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        let record = try log.append(Event(.released, runID: "r", agentID: "a",
+                                          ["seq": 99, "type": "forged", "ratio": .double(.nan), "line\nbreak": "a\u{2028}b\u{1}"]))
+        #expect(record["seq"] == 1)
+        #expect(record["type"] == "released")
+        #expect(record["field_seq"] == 99)
+        #expect(record["field_type"] == "forged")
+        #expect(record["ratio"] == .null)
+        let lines = try f.lines()
+        #expect(lines.count == 1)
+        #expect(lines[0].contains(#""line\nbreak":"a\u2028b\u0001""#))
+        #expect(AuditLog.verify(path: f.log).ok)
+    }
+
+    @Test("ts is RFC 3339 in UTC with milliseconds")
+    func timestamps() throws {
+        #expect(AuditTime.format(Date(timeIntervalSince1970: 1_795_317_636.123)) == "2026-11-22T03:20:36.123Z")
+        #expect(AuditTime.format(Date(timeIntervalSince1970: 1_709_251_199.9999)) == "2024-02-29T23:59:59.999Z")
+        #expect(AuditTime.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500Z")
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        let ts = try log.append(Event(.runStarted, runID: "r", agentID: "a"))["ts"]?.stringValue ?? ""
+        #expect(ts.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/) != nil, "\(ts)")
+        let parsed = AuditTime.parse(ts)?.timeIntervalSince1970 ?? 0
+        #expect(abs(parsed - Date().timeIntervalSince1970) < 5)
+
+        #expect(AuditTime.parse("2026-11-22T03:20:36Z")?.timeIntervalSince1970 == 1_795_317_636)
+        #expect(AuditTime.parse("2026-11-22t05:20:36.5+02:00")?.timeIntervalSince1970 == 1_795_317_636.5)
+        #expect(AuditTime.parse("2026-11-22 03:20:36z")?.timeIntervalSince1970 == 1_795_317_636)
+        for bad in ["2026-11-22", "2026-11-22T03:20:36", "2026-02-30T00:00:00Z", "2026-11-22T24:00:00Z",
+                    "2026-11-22T03:20:36.Z", "2026-11-22T03:20:36Zx", "yesterday", ""] {
+            #expect(AuditTime.parse(bad) == nil, "\(bad)")
+        }
+        let now = Date(timeIntervalSince1970: 1_795_317_636)
+        #expect(AuditTime.parseSince("10m", now: now)?.timeIntervalSince1970 == 1_795_317_036)
+        #expect(AuditTime.parseSince("2h", now: now)?.timeIntervalSince1970 == 1_795_310_436)
+        #expect(AuditTime.parseSince("1d", now: now)?.timeIntervalSince1970 == 1_795_231_236)
+        #expect(AuditTime.parseSince("90s", now: now)?.timeIntervalSince1970 == 1_795_317_546)
+        for bad in ["m", "-5m", "5x", "1.5h", "99999999999999999999d", "１０m"] {
+            #expect(AuditTime.parseSince(bad, now: now) == nil, "\(bad)")
+        }
+    }
+
+    // MARK: verify
+
+    /// A log of `count` records, its lines, and the path.
+    private func makeLog(_ count: Int) throws -> (LogFolder, [String]) {
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        for e in sampleEvents(count) { try log.append(e) }
+        return (f, try f.lines())
+    }
+
+    @Test("verify passes on a real log and an empty one, and fails on a missing one")
+    func verifyIntact() throws {
+        let (f, _) = try makeLog(30)
+        let v = AuditLog.verify(path: f.log)
+        #expect(v.ok)
+        #expect(v.records == 30)
+        #expect(v.description == "ok: 30 records, chain intact")
+        try f.writeLines([])
+        #expect(AuditLog.verify(path: f.log).description == "ok: 0 records, chain intact")
+        let missing = AuditLog.verify(path: f.root + "/none.jsonl")
+        #expect(!missing.ok)
+        #expect(missing.description == "no audit log at \(f.root)/none.jsonl")
+    }
+
+    @Test("verify names the line after one changed byte")
+    func verifyChangedByte() throws {
+        let (f, lines) = try makeLog(30)
+        var changed = lines
+        changed[11] = changed[11].replacingOccurrences(of: "ran longer than 30 s", with: "ran longer than 31 s")
+        #expect(changed[11].utf8.count == lines[11].utf8.count && changed[11] != lines[11])
+        try f.writeLines(changed)
+        #expect(AuditLog.verify(path: f.log).description
+                == "\(f.log):13: prev does not match line 12 (a line was changed, removed or reordered)")
+        // A changed seq is caught on its own line.
+        changed = lines
+        changed[4] = changed[4].replacingOccurrences(of: #"{"seq":5,"#, with: #"{"seq":6,"#)
+        try f.writeLines(changed)
+        #expect(AuditLog.verify(path: f.log).description == "\(f.log):5: seq 6 follows 4 (a line is missing)")
+        // A byte that breaks the JSON.
+        changed = lines
+        changed[19] = String(changed[19].dropLast())
+        try f.writeLines(changed)
+        #expect(AuditLog.verify(path: f.log).description == "\(f.log):20: not a JSON object")
+    }
+
+    @Test("verify names the line where one was removed")
+    func verifyRemoved() throws {
+        let (f, lines) = try makeLog(30)
+        var removed = lines
+        removed.remove(at: 16)
+        try f.writeLines(removed)
+        let v = AuditLog.verify(path: f.log)
+        #expect(v.description == "\(f.log):17: seq 18 follows 16 (a line is missing)")
+        #expect(v.problem?.line == 17)
+        #expect(v.records == 16)
+        // The first line removed: indistinguishable from a log that continues a rotated one,
+        // so verify passes but says where the records start.
+        try f.writeLines(Array(lines.dropFirst()))
+        #expect(AuditLog.verify(path: f.log).description == "ok: 29 records, chain intact (from seq 2: earlier records are not in this file)")
+    }
+
+    @Test("verify names the line where two were swapped")
+    func verifySwapped() throws {
+        let (f, lines) = try makeLog(30)
+        var swapped = lines
+        swapped.swapAt(6, 7)
+        try f.writeLines(swapped)
+        #expect(AuditLog.verify(path: f.log).description == "\(f.log):7: seq 8 follows 6 (lines are out of order)")
+        // Swapped and renumbered to hide it: the hashes still tell.
+        var renumbered = swapped
+        renumbered[6] = renumbered[6].replacingOccurrences(of: #"{"seq":8,"#, with: #"{"seq":7,"#)
+        renumbered[7] = renumbered[7].replacingOccurrences(of: #"{"seq":7,"#, with: #"{"seq":8,"#)
+        try f.writeLines(renumbered)
+        #expect(AuditLog.verify(path: f.log).description
+                == "\(f.log):7: prev does not match line 6 (a line was changed, removed or reordered)")
+    }
+
+    @Test("verify names a truncated line, in the middle or torn at the end")
+    func verifyTruncated() throws {
+        let (f, lines) = try makeLog(10)
+        var cut = lines
+        cut[3] = String(cut[3].prefix(40))
+        try f.writeLines(cut)
+        #expect(AuditLog.verify(path: f.log).description == "\(f.log):4: not a JSON object")
+        // Torn at the end: the last write stopped half-way, without its newline.
+        let torn = lines.dropLast().map { $0 + "\n" }.joined() + String(lines[9].prefix(50))
+        try Data(torn.utf8).write(to: URL(fileURLWithPath: f.log))
+        #expect(AuditLog.verify(path: f.log).description
+                == "\(f.log):10: not a JSON object (an unfinished last line: a torn write)")
+        // Only the newline missing.
+        try Data((lines.map { $0 + "\n" }.joined().dropLast()).utf8).write(to: URL(fileURLWithPath: f.log))
+        #expect(AuditLog.verify(path: f.log).description == "\(f.log):10: no newline at the end (an unfinished write)")
+        // Empty lines and a log that is not JSON at all.
+        try f.writeLines([lines[0], ""])
+        #expect(AuditLog.verify(path: f.log).description == "\(f.log):2: an empty line")
+    }
+
+    @Test("appending after a torn last line starts a new line chained to the torn bytes")
+    func appendAfterTorn() throws {
+        let (f, lines) = try makeLog(5)
+        let tornLine = String(lines[4].prefix(30))
+        let torn = lines.dropLast().map { $0 + "\n" }.joined() + tornLine
+        try Data(torn.utf8).write(to: URL(fileURLWithPath: f.log))
+        let log = try AuditLog(path: f.log)
+        let record = try log.append(Event(.runStarted, runID: "r9", agentID: "coder"))
+        let now = try f.lines()
+        #expect(now.count == 6)
+        #expect(now[4] == tornLine)
+        #expect(record["seq"] == 6)  // the torn line keeps its number
+        #expect(record["prev"] == .string(try sha256sum(tornLine)))
+        #expect(AuditLog.verify(path: f.log).description == "\(f.log):5: not a JSON object")
+    }
+
+    @Test("a log renamed away (rotated) or removed is recreated at its path by the next append")
+    func rotation() throws {
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        for e in sampleEvents(3) { try log.append(e) }
+        #expect(rename(f.log, f.log + ".1") == 0)
+        try log.append(Event(.runStarted, runID: "r", agentID: "coder"))
+        #expect(try f.lines().count == 1)
+        #expect(try f.lines(f.log + ".1").count == 3)
+        #expect(AuditLog.verify(path: f.log).ok)
+        #expect(mode(f.log) == 0o600)
+        #expect(unlink(f.log) == 0)
+        try log.append(Event(.runStarted, runID: "r", agentID: "coder"))
+        #expect(try f.lines().count == 1)
+    }
+
+    // MARK: reading
+
+    @Test("records filter by agent, type and time, oldest first")
+    func recordsFilters() throws {
+        let f = try LogFolder()
+        let clock = TestClock(Date(timeIntervalSince1970: 1_795_317_636))
+        let log = try AuditLog(path: f.log, clock: clock.function)
+        for e in sampleEvents(6, agent: "coder") + sampleEvents(3, agent: "writer") {
+            try log.append(e)
+            clock.advance(60)
+        }
+        #expect(try AuditLog.records(path: f.log).count == 9)
+        #expect(try AuditLog.records(path: f.log, agent: "writer").compactMap { $0["seq"]?.intValue } == [7, 8, 9])
+        #expect(try AuditLog.records(path: f.log, type: "incident").compactMap { $0["seq"]?.intValue } == [3, 6, 9])
+        #expect(try AuditLog.records(path: f.log, agent: "coder", type: "incident").compactMap { $0["seq"]?.intValue } == [3, 6])
+        let since = Date(timeIntervalSince1970: 1_795_317_636 + 5 * 60)
+        #expect(try AuditLog.records(path: f.log, since: since).compactMap { $0["seq"]?.intValue } == [6, 7, 8, 9])
+        #expect(try AuditLog.records(path: f.log, since: Date(timeIntervalSince1970: 1_795_317_635)).count == 9)
+        #expect(try AuditLog.records(path: f.log, since: clock.read()).isEmpty)
+        #expect(try AuditLog.records(path: f.log, agent: "nobody").isEmpty)
+        #expect(throws: AuditError(.missing(path: f.root + "/none"))) { try AuditLog.records(path: f.root + "/none") }
+    }
+
+    @Test("recentActivity: launches, incidents and quarantine of one agent within the window")
+    func recentActivity() throws {
+        let f = try LogFolder()
+        let t0 = Date(timeIntervalSince1970: 1_795_317_636)
+        let clock = TestClock(t0)
+        let log = try AuditLog(path: f.log, clock: clock.function)
+        // An hour ago: outside every window.
+        try log.append(Event(.runStarted, runID: "old", agentID: "coder"))
+        try log.append(.incident(runID: "old", agentID: "coder", kind: "timeout", detail: "", action: "killed"))
+        clock.advance(3600)
+        for i in 0..<5 {
+            try log.append(Event(.runStarted, runID: "r\(i)", agentID: "coder"))
+            try log.append(Event(.runStarted, runID: "w\(i)", agentID: "writer"))
+            try log.append(.incident(runID: "r\(i)", agentID: "coder", kind: "cpu_limit", detail: "", action: "killed"))
+            // Two incidents of one run count once.
+            if i == 4 { try log.append(.incident(runID: "r\(i)", agentID: "coder", kind: "denial_burst", detail: "", action: "killed")) }
+            clock.advance(10)
+        }
+        let until = clock.read().addingTimeInterval(900)
+        var quarantine = Event.incident(runID: nil, agentID: "coder", kind: "quarantined", detail: "5 runs ended in incidents", action: "quarantined")
+        quarantine.fields["until"] = .string(AuditTime.format(until))
+        try log.append(quarantine)
+        clock.advance(5)
+        try log.append(.incident(runID: nil, agentID: "coder", kind: "quarantined", detail: "", action: "refused"))
+
+        let now = clock.read()
+        let a = try AuditLog.recentActivity(path: f.log, agent: "coder", within: 900, now: now)
+        #expect(a.launches.count == 5)
+        #expect(a.launches == a.launches.sorted())
+        #expect(a.incidents.count == 8)
+        #expect(a.runsEndingInIncident(within: 300, now: now) == 5)
+        #expect(a.runsEndingInIncident(within: 30, now: now) == 2)  // r3 and r4
+        #expect(a.launches(within: 60, now: now) == 5)
+        #expect(a.launches(within: 30, now: now) == 2)
+        #expect(a.quarantinedUntil.map(AuditTime.format) == AuditTime.format(until))
+        // Later than `until`: no quarantine in force.
+        let later = try AuditLog.recentActivity(path: f.log, agent: "coder", within: 3000, now: until.addingTimeInterval(1))
+        #expect(later.quarantinedUntil == nil)
+        // Another agent's history is its own; a short window stops early.
+        let writer = try AuditLog.recentActivity(path: f.log, agent: "writer", within: 900, now: now)
+        #expect(writer.launches.count == 5 && writer.incidents.isEmpty && writer.quarantinedUntil == nil)
+        #expect(try AuditLog.recentActivity(path: f.log, agent: "coder", within: 16, now: now).launches.count == 1)
+        // A release lifts the quarantine and forgives earlier incidents; launches still count.
+        try log.append(Event(.released, runID: nil, agentID: "coder"))
+        let released = try AuditLog.recentActivity(path: f.log, agent: "coder", within: 900, now: now)
+        #expect(released.quarantinedUntil == nil)
+        #expect(released.incidents.isEmpty)
+        #expect(released.launches.count == 5)
+        // No log yet: no history.
+        #expect(try AuditLog.recentActivity(path: f.root + "/none", agent: "coder", within: 900, now: now) == AuditActivity())
+    }
+
+    // MARK: scale and concurrency
+
+    @Test("a 100 MB log: the tail query and an append read only the tail")
+    func largeLog() throws {
+        let f = try LogFolder()
+        let setup = try AuditLog(path: f.log)
+        try setup.append(Event(.runStarted, runID: "first", agentID: "coder"))
+        // 100 MB of day-old records of many agents, written directly (their chain does not
+        // matter here; building it with append would only slow the test).
+        let old = AuditTime.format(Date().addingTimeInterval(-86_400))
+        var block = ""
+        var seq = 2
+        while block.utf8.count < 1 << 20 {
+            block += #"{"seq":\#(seq),"ts":"\#(old)","type":"permission_denied","run_id":"run-\#(seq)","agent_id":"agent-\#(seq % 50)","#
+                + #""path":null,"permission":"network_access","pid":\#(seq),"plane":"syscall","reason":"socket(AF_INET) needs network_access","syscall":"socket","prev":"\#(String(repeating: "ab", count: 32))"}"# + "\n"
+            seq += 1
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: f.log))
+        try handle.seekToEnd()
+        let data = Data(block.utf8)
+        for _ in 0..<100 { try handle.write(contentsOf: data) }
+        try handle.close()
+        let size = (try FileManager.default.attributesOfItem(atPath: f.log)[.size] as? Int) ?? 0
+        #expect(size >= 100 << 20)
+
+        let log = try AuditLog(path: f.log)
+        let appends = 200
+        let started = DispatchTime.now()
+        for i in 0..<appends {
+            try log.append(Event(.runStarted, runID: "r\(i)", agentID: i % 2 == 0 ? "coder" : "writer"))
+        }
+        let appendMicros = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1000 / Double(appends)
+
+        var best = Double.infinity
+        var activity = AuditActivity()
+        for _ in 0..<5 {
+            let t = DispatchTime.now()
+            activity = try AuditLog.recentActivity(path: f.log, agent: "coder", within: 900, now: Date())
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e6)
+        }
+        #expect(activity.launches.count == appends / 2)
+        #expect(best < 100, "tail query took \(best) ms")
+        print("audit: 100 MB log (\(size) bytes): append \(String(format: "%.1f", appendMicros)) µs per record, "
+              + "tail query over \(appends) recent records \(String(format: "%.2f", best)) ms")
+    }
+
+    @Test("four writers with their own open files append 500 records each: one intact chain of 2000")
+    func concurrentWriters() throws {
+        let f = try LogFolder()
+        let path = f.log
+        _ = try AuditLog(path: path)
+        let writers = 4, each = 500
+        let failures = Failures()
+        let group = DispatchGroup()
+        for w in 0..<writers {
+            group.enter()
+            // Separate threads and separate AuditLog instances: separate open file
+            // descriptions, which flock serialises exactly as it does separate processes.
+            Thread.detachNewThread {
+                defer { group.leave() }
+                do {
+                    let log = try AuditLog(path: path)
+                    for i in 0..<each {
+                        try log.append(Event(.runStarted, runID: "w\(w)-\(i)", agentID: "writer-\(w)"))
+                    }
+                } catch {
+                    failures.list.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        group.wait()
+        #expect(failures.list.withLock { $0 }.isEmpty)
+        let v = AuditLog.verify(path: f.log)
+        #expect(v.description == "ok: 2000 records, chain intact")
+        let records = try AuditLog.records(path: f.log)
+        #expect(records.map { $0["seq"]?.intValue ?? 0 } == Array(1...2000))
+        for w in 0..<writers {
+            let mine = records.filter { $0["agent_id"]?.stringValue == "writer-\(w)" }.compactMap { $0["run_id"]?.stringValue }
+            #expect(mine == (0..<each).map { "w\(w)-\($0)" })  // each writer's records in its own order
+        }
+        // One instance shared by several threads: its mutex orders them.
+        let shared = try AuditLog(path: f.log)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<100 {
+                do { try shared.append(Event(.runStarted, runID: "s\(t)-\(i)", agentID: "shared")) }
+                catch { failures.list.withLock { $0.append("\(error)") } }
+            }
+        }
+        #expect(failures.list.withLock { $0 }.isEmpty)
+        #expect(AuditLog.verify(path: f.log).description == "ok: 2400 records, chain intact")
+    }
+}
