@@ -368,6 +368,23 @@ struct AuditLogTests {
         #expect(AuditLog.verify(path: f.log).description == "\(f.log):5: not a JSON object")
     }
 
+    @Test("records far longer than a read chunk chain and read back like short ones")
+    func longRecords() throws {
+        let f = try LogFolder()
+        let log = try AuditLog(path: f.log)
+        let long = String(repeating: "x", count: 300_000)
+        try log.append(.incident(runID: "r1", agentID: "coder", kind: "output_limit", detail: long, action: "killed"))
+        try log.append(Event(.runStarted, runID: "r2", agentID: "coder"))
+        try log.append(.incident(runID: "r2", agentID: "coder", kind: "timeout", detail: long + long, action: "killed"))
+        let record = try log.append(Event(.runStarted, runID: "r3", agentID: "coder"))
+        #expect(record["seq"] == 4)
+        #expect(record["prev"] == .string(try sha256sum(try f.lines()[2])))
+        #expect(AuditLog.verify(path: f.log).description == "ok: 4 records, chain intact")
+        let a = try AuditLog.recentActivity(path: f.log, agent: "coder", within: 60, now: Date())
+        #expect(a.launches.count == 2 && a.incidents.count == 2)
+        #expect(try AuditLog.records(path: f.log, type: "incident", since: Date().addingTimeInterval(-60)).count == 2)
+    }
+
     @Test("a log renamed away (rotated) or removed is recreated at its path by the next append")
     func rotation() throws {
         let f = try LogFolder()

@@ -156,22 +156,25 @@ struct BackwardLines {
     /// Whether the newest line lacks its newline (a torn write).
     let lastLineTorn: Bool
 
-    static let chunk = 16 * 1024
+    /// The next read's size: small first (an append needs one line of a few hundred bytes),
+    /// doubling for a query that reads on, up to 64 KiB.
+    private var chunk = 1024
 
     init(fd: Int32, path: String, size: Int64) throws(AuditError) {
         self.fd = fd
         self.path = path
-        bufferStart = size
         guard size > 0 else {
+            bufferStart = 0
             end = nil
             lastLineTorn = false
             return
         }
-        let last = try AuditFile.read(fd, at: size - 1, count: 1, path: path)
-        lastLineTorn = last != [UInt8(ascii: "\n")]
-        let end = lastLineTorn ? size : size - 1
-        self.end = end
-        bufferStart = end  // an empty buffer that ends where the newest line does
+        let count = Int(min(Int64(chunk), size))
+        buffer = try AuditFile.read(fd, at: size - Int64(count), count: count, path: path)
+        guard buffer.count == count else { throw AuditError(.io(step: "read", path: path, errno: EIO)) }
+        bufferStart = size - Int64(count)
+        lastLineTorn = buffer.last != UInt8(ascii: "\n")
+        end = lastLineTorn ? size : size - 1
     }
 
     private static func lastNewline(_ buffer: [UInt8], before end: Int) -> Int? {
@@ -200,8 +203,9 @@ struct BackwardLines {
                 return (buffer[..<searchEnd], 0)
             }
             // Prepend the previous chunk; what lies after `end` was already returned. Chunks
-            // grow with the line, so a very long line costs linear time, not quadratic.
-            let count = Int(min(Int64(max(Self.chunk, searchEnd)), bufferStart))
+            // grow with the line too, so a very long line costs linear time, not quadratic.
+            chunk = min(chunk * 2, 64 * 1024)
+            let count = Int(min(Int64(max(chunk, searchEnd)), bufferStart))
             let more = try AuditFile.read(fd, at: bufferStart - Int64(count), count: count, path: path)
             guard more.count == count else {
                 throw AuditError(.io(step: "read", path: path, errno: EIO))
