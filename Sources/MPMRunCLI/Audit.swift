@@ -14,7 +14,8 @@ extension Audit {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
-            abstract: "Print the audit log's records as a table (the default: mpm-run audit [options]).",
+            abstract: "Print the records as a table, or as stored with --json (the default: "
+                + "mpm-run audit [--agent ID] [--type T] [--since TIME] [--json]).",
             discussion: "Exits 1 when the log cannot be read.")
 
         @Option(help: ArgumentHelp("Only the records of this agent.", valueName: "id"))
