@@ -38,8 +38,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the run as JSON lines (run/started, run/output, run/event, run/exited) and nothing else on stdout.")
     var json = false
 
-    @Option(help: ArgumentHelp("The audit log (env MPM_AUDIT_LOG; default $XDG_STATE_HOME/mpm-run/audit.jsonl).", valueName: "file"))
-    var auditLog: String?
+    @OptionGroup var audit: AuditLogLocation
 
     func validate() throws {
         if let timeout, timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
@@ -63,7 +62,7 @@ struct Run: ParsableCommand {
             // No unaudited run: a log that cannot be opened refuses the run.
             let log: AuditLog
             do throws(AuditError) {
-                log = try AuditLog(path: auditLog ?? AuditLog.defaultPath(environment: environment))
+                log = try AuditLog(path: audit.path)
             } catch {
                 throw CLIError(error.description)
             }

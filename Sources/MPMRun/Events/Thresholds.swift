@@ -15,7 +15,8 @@ enum Thresholds {
                         runID: String) -> Runner.Refusal? {
         let activity: AuditActivity
         do {
-            activity = try store.activity(of: agent, within: max(60, t.quarantineWindowSeconds))
+            // Far enough back to see a quarantine that is still in force (it lasts quarantine_seconds).
+            activity = try store.activity(of: agent, within: max(60, t.quarantineWindowSeconds, t.quarantineSeconds))
         } catch {
             return Runner.Refusal(description: "cannot read the audit log to check \(agent)'s rate limit and quarantine: \(error)")
         }
