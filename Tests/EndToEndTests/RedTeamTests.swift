@@ -387,10 +387,16 @@ import Testing
         let p = try SandboxProject(s, permissions: [])
         try p.agent("probe-agent", ["multi", "symlink \(victim.dir) temp/\(marker)", "symlink \(victim.file) temp/f",
                                     "mkdir temp/d", "symlink \(victim.dir) temp/d/l", "sleep 30"])
-        let run = try spawnMPMRun(["probe-agent"], cwd: p.root, asNobody: s == .nobody && Supervisor.isRoot)
+        // A sandbox folder of this test's own: other tests' supervisors, running in parallel,
+        // would otherwise sweep the killed run's sandbox before this test looks at it.
+        let tmp = p.root + "/tmp"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        chmod(tmp, 0o777)
+        let run = try spawnMPMRun(["probe-agent"], cwd: p.root, asNobody: s == .nobody && Supervisor.isRoot,
+                                  environment: ["TMPDIR": tmp])
         let sandbox = waitFor { () -> String? in
-            let runs = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp/mpm-run")) ?? []
-            return runs.map { "/tmp/mpm-run/" + $0 }.first { path in
+            let runs = (try? FileManager.default.contentsOfDirectory(atPath: tmp + "/mpm-run")) ?? []
+            return runs.map { tmp + "/mpm-run/" + $0 }.first { path in
                 var st = stat()
                 return lstat(path + "/temp/" + marker, &st) == 0 && lstat(path + "/temp/d/l", &st) == 0
             }
@@ -401,7 +407,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: left), "the killed run's sandbox should be left behind")
 
         try p.agent("sweeper", ["echo", "swept"])
-        let r = try p.mpmRun(["sweeper"])
+        let r = try p.mpmRun(["sweeper"], environment: ["TMPDIR": tmp])
         #expect(r.stdout == "swept\n", "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: left), "the stale sandbox was not swept")
         #expect(victim.contents() == "victim\n")
