@@ -21,6 +21,8 @@ public protocol EventStore: AnyObject {
 public final class EventRecorder {
     let store: EventStore
     let reporter: RunReporter
+    /// Exact secret values of the run, redacted from every event like the scanner's patterns.
+    public var secretValues: [String] = []
     public private(set) var failure: String?
     /// Incidents recorded so far (a run that had one may bring its agent to quarantine).
     public private(set) var incidents = 0
@@ -36,6 +38,8 @@ public final class EventRecorder {
     public func record(_ event: Event, announce: (() -> Void)? = nil) -> Bool {
         guard failure == nil else { return false }
         do {
+            var event = event
+            event.fields = event.fields.mapValues { Self.redacting($0, literals: secretValues) }
             let record = try store.append(event)
             if event.kind == .incident { incidents += 1 }
             announce?()
@@ -44,6 +48,25 @@ public final class EventRecorder {
         } catch {
             failure = "the audit log could not be written: \(error)"
             return false
+        }
+    }
+}
+
+extension EventRecorder {
+    /// `value` with every secret in its strings replaced by `[REDACTED:<kind>]`: the log
+    /// keeps no secret an agent passed in its arguments or a path, for example.
+    static func redacting(_ value: JSONValue, literals: [String]) -> JSONValue {
+        switch value {
+        case .string(let s):
+            let redactor = OutputRedactor(literals: literals)
+            var out: [UInt8] = []
+            var bytes = Array(s.utf8)
+            bytes.withUnsafeBytes { out.append(contentsOf: redactor.feed($0, now: 0)) }
+            out.append(contentsOf: redactor.flush())
+            return redactor.redactions == 0 ? value : .string(String(decoding: out, as: UTF8.self))
+        case .array(let a): return .array(a.map { redacting($0, literals: literals) })
+        case .object(let o): return .object(o.mapValues { redacting($0, literals: literals) })
+        default: return value
         }
     }
 }

@@ -164,6 +164,7 @@ public struct Runner {
             run: .init(runID: runID, agentID: policy.agent.id, sandbox: workspace.path, input: workspace.inputPath,
                        output: workspace.outputPath, temp: workspace.tempPath))
         var notices = env.withheld
+        recorder.secretValues = env.secretValues(of: policy)
 
         let ruleset: LandlockRuleset
         do throws(LandlockRuleset.BuildError) {
@@ -207,7 +208,8 @@ public struct Runner {
             child: child, stdoutFD: out[0], stderrFD: err[0],
             configuration: .init(runID: runID, agentID: agentID, timeoutSeconds: timeout,
                                  maxOutputBytes: policy.limits.maxOutputBytes,
-                                 maxDenials: policy.incidents.maxDenialsPerRun),
+                                 maxDenials: policy.incidents.maxDenialsPerRun,
+                                 secretValues: env.secretValues(of: policy)),
             recorder: recorder, signalFD: signalFD)
         // No unaudited run: if the log refuses the start, the agent is ended at once.
         let recorded = recorder.record(Event(.runStarted, runID: runID, agentID: agentID, [

@@ -58,12 +58,16 @@ public final class RunSupervisor {
         public var timeoutSeconds: Int
         public var maxOutputBytes: Int
         public var maxDenials: Int
-        public init(runID: String, agentID: String, timeoutSeconds: Int, maxOutputBytes: Int, maxDenials: Int) {
+        /// Exact secret values the run passed to the agent: redacted wherever they appear.
+        public var secretValues: [String]
+        public init(runID: String, agentID: String, timeoutSeconds: Int, maxOutputBytes: Int, maxDenials: Int,
+                    secretValues: [String] = []) {
             self.runID = runID
             self.agentID = agentID
             self.timeoutSeconds = timeoutSeconds
             self.maxOutputBytes = maxOutputBytes
             self.maxDenials = maxDenials
+            self.secretValues = secretValues
         }
     }
 
@@ -82,6 +86,8 @@ public final class RunSupervisor {
     private var supervisorSignal: Int32?
     private var denials = 0
     private var unlisted: [String: Int] = [:]
+    /// One per stream: secrets never reach the sink, even split across two writes.
+    private let redactors: [OutputStreamKind: OutputRedactor]
 
     /// Takes ownership of the two pipe read ends, the child's pidfd and its listener.
     public init(child: LaunchedChild, stdoutFD: Int32, stderrFD: Int32, configuration: Configuration,
@@ -92,6 +98,8 @@ public final class RunSupervisor {
         self.config = configuration
         self.recorder = recorder
         self.signalFD = signalFD
+        redactors = [.stdout: OutputRedactor(literals: configuration.secretValues),
+                     .stderr: OutputRedactor(literals: configuration.secretValues)]
         buffer = .allocate(byteCount: 1 << 16, alignment: 16)
         for fd in [stdoutFD, stderrFD, child.listener] where fd >= 0 {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -160,12 +168,24 @@ public final class RunSupervisor {
             var wait = Int32(clamping: max(0, deadline.milliseconds(since: now)))
             if killed { wait = 1000 }
             if let d = drainDeadline { wait = Int32(clamping: max(0, d.milliseconds(since: now))) }
+            // Output held back in case it starts a secret is released within a short bound.
+            for r in redactors.values {
+                if let hold = r.holdDeadline {
+                    wait = min(wait, Int32(clamping: max(0, (hold - now.nanoseconds + 999_999) / 1_000_000)))
+                }
+            }
             let n = poll(&fds, nfds_t(fds.count), wait)
             if n < 0 && errno == EINTR { continue }
+            let afterPoll = Monotonic.now().nanoseconds
+            for (kind, r) in redactors where r.holdDeadline.map({ $0 <= afterPoll }) ?? false {
+                deliver(sink, kind, r.flushExpired(now: afterPoll))
+            }
 
             if n == 0 {
-                if exited { break }  // output still open after the agent's end: give up on it
-                if !killed {
+                // Woken by a deadline: the drain's, the run's, or only a redactor's hold.
+                if exited {
+                    if drainDeadline.map({ Monotonic.now() >= $0 }) ?? true { break }  // give up on output still open
+                } else if !killed && Monotonic.now() >= deadline {
                     end(.timeout, incident: ("timeout", "ran longer than its \(config.timeoutSeconds) s timeout"))
                 }
                 continue
@@ -193,16 +213,18 @@ public final class RunSupervisor {
                     if got > 0 {
                         outputBytes += got
                         if limit != nil { continue }
+                        let allowed = min(got, got - (outputBytes - config.maxOutputBytes))
+                        if allowed > 0 {
+                            let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<allowed])
+                            deliver(sink, kind, redactors[kind]!.feed(chunk, now: Monotonic.now().nanoseconds))
+                        }
                         if outputBytes > config.maxOutputBytes {
-                            let allowed = got - (outputBytes - config.maxOutputBytes)
-                            if allowed > 0 { sink.deliver(kind, UnsafeRawBufferPointer(rebasing: buffer[..<allowed])) }
                             limit = "output_limit"
                             end(.limit, incident: ("output_limit", "wrote more than its \(config.maxOutputBytes) bytes of output"))
-                        } else {
-                            sink.deliver(kind, UnsafeRawBufferPointer(rebasing: buffer[..<got]))
                         }
                     } else if got == 0 || (errno != EAGAIN && errno != EINTR) {
                         open[kind] = nil
+                        deliver(sink, kind, redactors[kind]!.flush())
                     }
                 }
             }
@@ -210,7 +232,17 @@ public final class RunSupervisor {
                 end(.timeout, incident: ("timeout", "ran longer than its \(config.timeoutSeconds) s timeout"))
             }
         }
+        for kind in [OutputStreamKind.stdout, .stderr] { deliver(sink, kind, redactors[kind]!.flush()) }
         sink.finish()
+        let found = redactors.values.reduce(into: [SecretScanner.Kind: Int]()) { all, r in
+            for (k, n) in r.findings { all[k, default: 0] += n }
+        }
+        if !found.isEmpty {
+            let detail = found.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+                .joined(separator: ", ")
+            record(.incident(runID: config.runID, agentID: config.agentID, kind: "secret_in_output",
+                             detail: "redacted from the output: \(detail)", action: "redacted"))
+        }
         if !unlisted.isEmpty {
             let total = unlisted.values.reduce(0, +)
             let bySyscall = unlisted.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
@@ -236,6 +268,10 @@ public final class RunSupervisor {
             cpuMS: Int((status.user_usec + status.system_usec) / 1000),
             outputBytes: outputBytes,
             denials: denials)
+    }
+
+    private func deliver(_ sink: OutputSink, _ kind: OutputStreamKind, _ bytes: UnsafeRawBufferPointer) {
+        if !bytes.isEmpty { sink.deliver(kind, bytes) }
     }
 
     /// One denied call: answer EPERM at once (the agent waits for it), then record it.
