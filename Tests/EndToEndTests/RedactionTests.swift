@@ -42,17 +42,9 @@ import Testing
     func outputWithoutNewlinesIsNotHeldBack(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: [])
         try p.agent("prompt", ["-c", "printf 'Password: '; sleep 2; echo"], command: "/bin/sh")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Supervisor.isRoot && s == .nobody ? "/usr/bin/setpriv" : MPMRun.binary)
-        process.arguments = (Supervisor.isRoot && s == .nobody
-            ? ["--reuid=65534", "--regid=65534", "--clear-groups", "--", MPMRun.binary] : []) + ["prompt"]
-        process.currentDirectoryURL = URL(fileURLWithPath: p.root)
-        process.environment = ["PATH": "/usr/bin:/bin", "MPM_AUDIT_LOG": p.auditLog]
-        let out = Pipe()
-        process.standardOutput = out
         let start = Date()
-        try process.run()
-        let chunk = out.fileHandleForReading.availableData
+        let (process, stdout) = try p.start(["prompt"])
+        let chunk = stdout.availableData
         let at = Date().timeIntervalSince(start)
         process.waitUntilExit()
         #expect(String(decoding: chunk, as: UTF8.self) == "Password: ")

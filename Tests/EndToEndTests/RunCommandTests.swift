@@ -50,20 +50,12 @@ import Testing
     func outputStreamsWhileTheAgentRuns(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: [])
         try p.agent("ticker", ["tick", "3"])
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Supervisor.isRoot && s == .nobody ? "/usr/bin/setpriv" : MPMRun.binary)
-        process.arguments = (Supervisor.isRoot && s == .nobody
-            ? ["--reuid=65534", "--regid=65534", "--clear-groups", "--", MPMRun.binary] : []) + ["ticker"]
-        process.currentDirectoryURL = URL(fileURLWithPath: p.root)
-        process.environment = ["PATH": "/usr/bin:/bin", "MPM_AUDIT_LOG": p.auditLog]
-        let out = Pipe()
-        process.standardOutput = out
         let start = Date()
-        try process.run()
+        let (process, stdout) = try p.start(["ticker"])
         // The first line must arrive long before the agent's 3-second sleep ends.
         var first = Data()
         while !first.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
+            let chunk = stdout.availableData
             if chunk.isEmpty { break }
             first.append(chunk)
         }

@@ -2,20 +2,9 @@ import Testing
 
 @testable import MPMRun
 
-/// SplitMix64: tiny, fast, the same sequence on every machine, so a failure reproduces.
-struct RedactorRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
+typealias RedactorRandom = SeededRandom
+
+extension SeededRandom {
     /// `bytes` cut into chunks of 1 to `maxChunk` bytes.
     mutating func chunks(_ bytes: [UInt8], maxChunk: Int) -> [[UInt8]] {
         var out: [[UInt8]] = []

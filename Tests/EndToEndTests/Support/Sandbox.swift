@@ -109,6 +109,21 @@ final class SandboxProject {
         return try MPMRun.run(args, cwd: root, environment: env, stdin: stdin, asNobody: supervisor == .nobody && Supervisor.isRoot)
     }
 
+    /// Starts `mpm-run <args>` as this test's supervisor, for a test that reads its stdout
+    /// while it streams.
+    func start(_ args: [String]) throws -> (process: Process, stdout: FileHandle) {
+        let process = Process()
+        let asNobody = Supervisor.isRoot && supervisor == .nobody
+        process.executableURL = URL(fileURLWithPath: asNobody ? "/usr/bin/setpriv" : MPMRun.binary)
+        process.arguments = (asNobody ? ["--reuid=65534", "--regid=65534", "--clear-groups", "--", MPMRun.binary] : []) + args
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.environment = ["PATH": "/usr/bin:/bin", "MPM_AUDIT_LOG": auditLog]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        return (process, out.fileHandleForReading)
+    }
+
     /// The audit log's records, parsed.
     func auditRecords() throws -> [[String: Any]] {
         let text = (try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? ""
