@@ -205,4 +205,24 @@ import Testing
         #expect(incident["kind"] as? String == "rate_limit")
         #expect(incident["action"] as? String == "refused")
     }
+
+    @Test(arguments: Supervisor.available)
+    func sigtermToMPMRunEndsTheRunAndRecordsIt(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [])
+        let name = "mpm-t\(UInt32.random(in: 0..<UInt32.max))"
+        try p.agent("sleeper", ["-c", "echo started; exec -a \(name) sleep 30"], command: "/bin/sh")
+        try p.project.write("profiles/probe.yaml", try String(contentsOfFile: p.project.profiles + "/probe.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "permissions: []", with: "permissions: [execute_commands]"))
+        let (process, stdout) = try p.start(["sleeper"])
+        #expect(String(decoding: stdout.availableData, as: UTF8.self) == "started\n")
+        process.terminate()  // SIGTERM to mpm-run (setpriv passes it on for the nobody path)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + 15)
+        let incident = try #require(try p.audit("incident").first)
+        #expect(incident["kind"] as? String == "supervisor_signal")
+        #expect(incident["action"] as? String == "killed")
+        #expect(try p.audit("run_exited").first?["reason"] as? String == "cancelled")
+        #expect(EscapeTests.pids(withCommandLineContaining: name).isEmpty, "the agent outlived mpm-run")
+        #expect(try p.mpmRun(["audit", "verify"]).status == 0)
+    }
 }
