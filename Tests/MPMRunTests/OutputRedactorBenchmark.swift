@@ -78,14 +78,15 @@ import Testing
     static func corpora() throws -> [Corpus] {
         var rng = RedactorRandom(seed: 1)
         let size = 8 << 20
-        func fill(_ seed: [UInt8]) -> [UInt8] {
+        func fill(_ seed: [UInt8]) throws -> [UInt8] {
+            try #require(!seed.isEmpty)
             var out: [UInt8] = []
             out.reserveCapacity(size + seed.count)
             while out.count < size { out += seed }
             return Array(out[..<size])
         }
         return [
-            Corpus(name: "repository sources", bytes: fill(try sourceText())),
+            Corpus(name: "repository sources", bytes: try fill(try sourceText())),
             Corpus(name: "log lines", bytes: logLines(&rng, words: plainWords, count: size)),
             Corpus(name: "dense log lines (a filter stop every ~46 bytes)", bytes: logLines(&rng, words: denseWords, count: size)),
             Corpus(name: "random binary", bytes: rng.bytes(size)),
