@@ -31,7 +31,8 @@ def main():
     if not os.access(a.binary, os.X_OK):
         sys.exit(f"{a.binary} not found: run `swift build -c release` first")
     env = {"PATH": "/usr/bin:/bin", "MPM_AGENTS_DIR": os.path.join(here, "agents"),
-           "MPM_PROFILES_DIR": os.path.join(here, "profiles")}
+           "MPM_PROFILES_DIR": os.path.join(here, "profiles"),
+           "MPM_AUDIT_LOG": "/tmp/mpm-bench-%d/audit.jsonl" % os.getpid()}
     sandboxed = [a.binary, "true", "--output", "/tmp/mpm-bench-output"]
     bare = ["/bin/true"]
     for _ in range(10):  # warm caches
