@@ -156,6 +156,9 @@ public struct Runner {
         } catch {
             throw rejected("output folder: \(error.description)")
         }
+        // A run that never starts leaves no empty output folder behind (rmdir keeps a full one).
+        var launchedOK = false
+        defer { if !launchedOK { rmdir(outputDir) } }
 
         let instructions = workspace.instructionsPath
         let argv = policy.argv.map { $0.replacingAll(Command.instructionsPlaceholder, with: instructions) } + request.args
@@ -204,6 +207,7 @@ public struct Runner {
             throw rejected(what, status: failure.exitCode)
         }
 
+        launchedOK = true
         let supervisor = RunSupervisor(
             child: child, stdoutFD: out[0], stderrFD: err[0],
             configuration: .init(runID: runID, agentID: agentID, timeoutSeconds: timeout,
