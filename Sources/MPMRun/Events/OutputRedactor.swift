@@ -13,21 +13,22 @@
 ///   pattern. A token that has reached its minimum length (`sk-` and 20 bytes, `ghp_` and 36)
 ///   is redacted at once and the rest of it dropped as it arrives, so it is never held; what is
 ///   held is an unfinished start (at most 40 bytes for tokens, 80 for a private key header)
-///   or a URL's `user:password` before its `@` (the scanner allows up to 773 bytes, real ones
-///   are far shorter). A literal longer than the bound raises it to the literal's length;
+///   or a URL's `user:password` before its `@` (the scanner allows a 256-byte user and a
+///   512-byte password, real ones are far shorter). A literal longer than the bound raises it
+///   to the literal's length;
 /// - `holdNanoseconds` (50 ms by default) after they arrived: the caller polls with
-///   `holdDeadline` and calls `flushExpired(now:)`, so a `Password: ` prompt or a
-///   `postgres:` at the end of a write shows within that time. Held bytes released this way
-///   are redacted as if the stream ended there: a secret written in two parts more than the
-///   time bound apart is not recognised.
+///   `holdDeadline` and calls `flushExpired(now:)`, so a prompt that ends like the start of a
+///   pattern (`Password for postgres:`) shows within that time; most (`Password: `) are not
+///   held at all. Held bytes released this way are redacted as if the stream ended there: a
+///   secret written in two parts more than the time bound apart is not recognised.
 ///
 /// A private key block is stateful: once its `-----BEGIN ... PRIVATE KEY-----` line is seen,
 /// `[REDACTED:private_key]` is emitted once and everything up to its END line is dropped,
 /// across any number of writes (at most `SecretScanner.maxSecretLength` bytes, as `scan`).
 ///
-/// One instance per stream, used from one thread. On the path of a write without secrets
-/// nothing is allocated or copied: the result points into the caller's bytes. Other writes
-/// are assembled in a buffer the redactor reuses.
+/// One instance per stream, used from one thread. A write without secrets, after one that
+/// left nothing held, is neither copied nor allocated for: the result points into the
+/// caller's bytes. Other writes are assembled in buffers the redactor reuses (one copy).
 public final class OutputRedactor {
     public static let defaultHoldBytes = 512
     public static let defaultHoldNanoseconds: Int64 = 50_000_000
