@@ -129,6 +129,17 @@ func redactedAtOnce(_ bytes: [UInt8]) -> [UInt8] {
         }
     }
 
+    /// At every lane of the 16-position filter, and in the last bytes it leaves to the
+    /// byte-by-byte tail.
+    @Test(arguments: samples)
+    func aSecretIsFoundAtEveryOffset(sample: Sample) {
+        for offset in 0..<40 {
+            let pad = String(repeating: " ", count: offset)
+            #expect(redacted(pad + sample.secret + "\n") == pad + sample.becomes + "\n", "offset \(offset)")
+            #expect(SecretScanner.scan(Array((pad + sample.secret).utf8)).map(\.kind) == [sample.kind], "offset \(offset)")
+        }
+    }
+
     @Test func aSecretAtTheVeryStartAndEndOfTheStream() {
         let key = "sk-" + String(repeating: "q", count: 30)
         #expect(redacted(key) == "[REDACTED:api_key]")
@@ -250,6 +261,19 @@ func redactedAtOnce(_ bytes: [UInt8]) -> [UInt8] {
         let key = "sk-" + String(repeating: "m", count: 30)
         let r = OutputRedactor(literals: [key])
         #expect(String(decoding: r.redact([Array("\(key)\n".utf8)]), as: UTF8.self) == "[REDACTED:api_key]\n")
+    }
+
+    /// Literals that start like a pattern but are not one (the filter's own triples would
+    /// skip them), at every lane of the filter.
+    @Test func literalsThatStartLikeAPatternAreFoundAtEveryOffset() {
+        let values = ["skAbCdEf12345", "ghtoken-value-1", "AKxx-literal", "--not-a-flag-value"]
+        for value in values {
+            for offset in 0..<40 {
+                let pad = String(repeating: "x ", count: offset / 2) + (offset % 2 == 1 ? " " : "")
+                #expect(redacted(pad + value + " end\n", literals: [value]) == pad + "[REDACTED:env_secret] end\n",
+                        "\(value) at \(offset)")
+            }
+        }
     }
 
     @Test func manyLiteralsWithDistinctStartsStillMatch() {

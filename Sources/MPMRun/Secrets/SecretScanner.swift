@@ -4,9 +4,9 @@
 /// stream, where a secret can be cut by the end of a write.
 ///
 /// Hand-written over bytes rather than regular expressions: it runs on every byte an agent
-/// prints. Every pattern starts with one of a few two-byte pairs (`sk`, `gh`, `gi`, `AK`,
-/// `AS`, `--`, `:/`), so a 16-byte-at-a-time filter skips text where none of them occurs, and only
-/// the few blocks that have one are looked at byte by byte.
+/// prints. Every pattern starts with one of a few byte sequences (`sk-`, `gh` not followed
+/// by `t`, `git`, `AKI`, `ASI`, `---`, `:/`), so a filter tests 16 positions at a time with
+/// vector compares, and only the few positions it finds are probed byte by byte.
 public enum SecretScanner {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case awsAccessKey = "aws_access_key"
@@ -297,8 +297,8 @@ public enum SecretScanner {
     }
 
     /// The patterns, plus exact values (`literals`) for the redactor. Finds the next secret
-    /// from a position: a filter looks at 16 positions at a time for the two-byte pairs that
-    /// every pattern starts with, and only blocks that have one are probed byte by byte.
+    /// from a position: a filter looks at 16 positions at a time for the first bytes that
+    /// every pattern and literal starts with, and only the positions it finds are probed.
     struct Matcher: Sendable {
         static let standard = Matcher(literals: [])
 
@@ -314,48 +314,49 @@ public enum SecretScanner {
         let firstByte: [UInt8]
         /// Longest first, so that a literal that starts another is not preferred to it.
         let literals: [[UInt8]]
-        /// Up to four extra pairs for the literals' starts: first byte, second byte, and
-        /// whether any second byte will do.
+        /// Up to four slots for the literals' starts: their first three bytes, and whether
+        /// the first byte alone will do (when there are too many distinct starts).
         let slotFirst: (V, V, V, V)
         let slotSecond: (V, V, V, V)
-        let slotAnySecond: (M, M, M, M)
+        let slotThird: (V, V, V, V)
+        let slotFirstOnly: (M, M, M, M)
         let hasSlots: Bool
-        /// How many slots are in use (1 to 4; the rest repeat a built-in pair).
+        /// How many slots are in use (1 to 4; the rest repeat the first).
         let slotCount: Int
         /// Too many distinct literal starts for the filter: probe every position.
         let everyPosition: Bool
 
+        /// - Parameter literals: values of at least 3 bytes (shorter ones are ignored).
         init(literals: [[UInt8]]) {
             var table = [UInt8](repeating: 0, count: 256)
             for c in "Ags-:".utf8 { table[Int(c)] |= Self.builtinFlag }
             for c in "Ags".utf8 { table[Int(c)] |= Self.boundaryFlag }
-            let lits = literals.filter { $0.count >= 2 }.sorted { $0.count > $1.count }
+            let lits = literals.filter { $0.count >= 3 }.sorted { $0.count > $1.count }
             for l in lits { table[Int(l[0])] |= Self.literalFlag }
             firstByte = table
             self.literals = lits
 
-            let builtin: Set<[UInt8]> = ["sk", "gh", "gi", "AK", "AS", "--", ":/"].reduce(into: []) { $0.insert(Array($1.utf8)) }
-            var pairs: [[UInt8]] = []
-            for l in lits where !builtin.contains([l[0], l[1]]) && !pairs.contains([l[0], l[1]]) {
-                pairs.append([l[0], l[1]])
-            }
-            var slots: [(UInt8, UInt8, UInt8)] = pairs.map { ($0[0], $0[1], 0xFF) }
+            var starts: [[UInt8]] = []
+            for l in lits where !starts.contains(Array(l[..<3])) { starts.append(Array(l[..<3])) }
+            var slots: [(UInt8, UInt8, UInt8, Bool)] = starts.map { ($0[0], $0[1], $0[2], false) }
             var every = false
             if slots.count > 4 {
                 var firsts: [UInt8] = []
-                for p in pairs where !firsts.contains(p[0]) { firsts.append(p[0]) }
-                slots = firsts.map { ($0, 0, 0) }
+                for p in starts where !firsts.contains(p[0]) { firsts.append(p[0]) }
+                slots = firsts.map { ($0, 0, 0, true) }
                 if slots.count > 4 { every = true; slots = [] }
             }
             hasSlots = !slots.isEmpty
             slotCount = slots.count
             everyPosition = every
-            // Unused slots repeat a built-in pair: they cost a few operations, never a false hit.
-            while slots.count < 4 { slots.append((UInt8(ascii: "s"), UInt8(ascii: "k"), 0xFF)) }
-            slotFirst = (V(repeating: slots[0].0), V(repeating: slots[1].0), V(repeating: slots[2].0), V(repeating: slots[3].0))
-            slotSecond = (V(repeating: slots[0].1), V(repeating: slots[1].1), V(repeating: slots[2].1), V(repeating: slots[3].1))
-            func any(_ k: Int) -> M { M(repeating: slots[k].2 == 0) }
-            slotAnySecond = (any(0), any(1), any(2), any(3))
+            // Unused slots repeat the first: they cost a few operations, never an extra hit.
+            while slots.count < 4 { slots.append(slots.first ?? (0, 0, 0, false)) }
+            func splat(_ k: Int, _ part: KeyPath<(UInt8, UInt8, UInt8, Bool), UInt8>) -> V { V(repeating: slots[k][keyPath: part]) }
+            slotFirst = (splat(0, \.0), splat(1, \.0), splat(2, \.0), splat(3, \.0))
+            slotSecond = (splat(0, \.1), splat(1, \.1), splat(2, \.1), splat(3, \.1))
+            slotThird = (splat(0, \.2), splat(1, \.2), splat(2, \.2), splat(3, \.2))
+            func firstOnly(_ k: Int) -> M { M(repeating: slots[k].3) }
+            slotFirstOnly = (firstOnly(0), firstOnly(1), firstOnly(2), firstOnly(3))
         }
 
         // The filter. Written so that the compiler makes one vector compare of each `.==`
@@ -363,6 +364,9 @@ public enum SecretScanner {
         // loops and calls instead, several times slower.
 
         @inline(__always) static func eq(_ a: V, _ c: UInt8) -> M { a .== V(repeating: c) }
+
+        /// The bytes a block of 16 positions needs: the filter looks at three from each.
+        static let blockReach = 18
 
         /// The lanes set in `m`, as bits 0...15.
         @inline(__always) static func bits(_ m: M) -> UInt64 {
@@ -375,9 +379,26 @@ public enum SecretScanner {
             return (((lo >> 7) & ones) &* gather) >> 56 | (((((hi >> 7) & ones) &* gather) >> 56) << 8)
         }
 
-        /// The lanes where a built-in pattern's first two bytes may be: `sk`, `gh` or `gi`,
-        /// `AK` or `AS` (tested as `A` and one of `CKS[`), `--`, `:/`.
-        @inline(__always) static func builtin(_ a: V, _ b: V) -> M {
+        /// The lanes where a built-in pattern may start, from the block (`a`) and the block one
+        /// and two bytes on (`b`, `c`): `sk-`; `gh` not followed by `t` (`ghp_`..., not `right`);
+        /// `git`; `AK` or `AS` (tested as `A` and one of `CKS[`) followed by `I`; `---`; `:/`.
+        /// Pairs alone stop the filter every few words of text (`task`, `right`); these do not.
+        @inline(__always) static func builtin(_ a: V, _ b: V, _ c: V) -> M {
+            let dash = eq(c, UInt8(ascii: "-"))
+            let sk = eq(a, UInt8(ascii: "s")) .& eq(b, UInt8(ascii: "k")) .& dash
+            // b is h or i, and: i with t after it, or h without.
+            let gh = eq(a, UInt8(ascii: "g")) .& eq(b | V(repeating: 1), UInt8(ascii: "i"))
+                .& .!(eq(b, UInt8(ascii: "h")) .^ .!eq(c, UInt8(ascii: "t")))
+            let aws = eq(a, UInt8(ascii: "A")) .& eq(b | V(repeating: 0x18), 0x5B) .& eq(c, UInt8(ascii: "I"))
+            let dashes = eq(a, UInt8(ascii: "-")) .& eq(b, UInt8(ascii: "-")) .& dash
+            let url = eq(a, UInt8(ascii: ":")) .& eq(b, UInt8(ascii: "/"))
+            return sk .| gh .| aws .| dashes .| url
+        }
+
+        /// The lanes where a built-in pattern's first two bytes are: `sk`, `gh` or `gi`, `AK` or
+        /// `AS` (tested as `A` and one of `CKS[`), `--`, `:/`. Cheaper than `builtin`, which
+        /// only blocks with one of them need.
+        @inline(__always) static func pairs(_ a: V, _ b: V) -> M {
             let sk = eq(a, UInt8(ascii: "s")) .& eq(b, UInt8(ascii: "k"))
             let gh = eq(a, UInt8(ascii: "g")) .& eq(b | V(repeating: 1), UInt8(ascii: "i"))
             let aws = eq(a, UInt8(ascii: "A")) .& eq(b | V(repeating: 0x18), 0x5B)
@@ -386,17 +407,26 @@ public enum SecretScanner {
             return sk .| gh .| aws .| dashes .| url
         }
 
+        @inline(__always) static func anyLane(_ m: M) -> Bool {
+            let w = unsafeBitCast(m, to: SIMD2<UInt64>.self)
+            return (w[0] | w[1]) != 0
+        }
+
         /// From `i`, the first 16-byte block in which a built-in pattern may start, and the
-        /// positions in it where one may (as bits); or the first position with fewer than 17
-        /// bytes left, and 0 (the filter reads one byte past the block).
+        /// positions in it where one may (as bits); or the first position with fewer than 18
+        /// bytes left, and 0 (the filter reads two bytes past the block).
         @inline(never)
         static func findBlock(_ p: UnsafeRawPointer, from i: Int, count n: Int) -> (Int, UInt64) {
             var i = i
-            while i + 17 <= n {
+            while i + blockReach <= n {
                 let a = p.loadUnaligned(fromByteOffset: i, as: V.self)
                 let b = p.loadUnaligned(fromByteOffset: i + 1, as: V.self)
-                let found = bits(builtin(a, b))
-                if found != 0 { return (i, found) }
+                // Most blocks have no pair at all: the third byte only where one has.
+                if anyLane(pairs(a, b)) {
+                    let c = p.loadUnaligned(fromByteOffset: i + 2, as: V.self)
+                    let found = bits(builtin(a, b, c))
+                    if found != 0 { return (i, found) }
+                }
                 i += 16
             }
             return (i, 0)
@@ -417,16 +447,18 @@ public enum SecretScanner {
         func slotLoop(_ p: UnsafeRawPointer, from i: Int, count n: Int, slots: Int) -> (Int, UInt64) {
             let (f0, f1, f2, f3) = slotFirst
             let (s0, s1, s2, s3) = slotSecond
-            let (m0, m1, m2, m3) = slotAnySecond
+            let (t0, t1, t2, t3) = slotThird
+            let (o0, o1, o2, o3) = slotFirstOnly
             var i = i
-            while i + 17 <= n {
+            while i + Self.blockReach <= n {
                 let a = p.loadUnaligned(fromByteOffset: i, as: V.self)
                 let b = p.loadUnaligned(fromByteOffset: i + 1, as: V.self)
-                var m = Self.builtin(a, b) .| ((a .== f0) .& ((b .== s0) .| m0))
-                if slots > 1 { m = m .| ((a .== f1) .& ((b .== s1) .| m1)) }
+                let c = p.loadUnaligned(fromByteOffset: i + 2, as: V.self)
+                var m = Self.builtin(a, b, c) .| ((a .== f0) .& (((b .== s0) .& (c .== t0)) .| o0))
+                if slots > 1 { m = m .| ((a .== f1) .& (((b .== s1) .& (c .== t1)) .| o1)) }
                 if slots > 2 {
-                    m = m .| ((a .== f2) .& ((b .== s2) .| m2))
-                    m = m .| ((a .== f3) .& ((b .== s3) .| m3))
+                    m = m .| ((a .== f2) .& (((b .== s2) .& (c .== t2)) .| o2))
+                    m = m .| ((a .== f3) .& (((b .== s3) .& (c .== t3)) .| o3))
                 }
                 let found = Self.bits(m)
                 if found != 0 { return (i, found) }
@@ -440,8 +472,8 @@ public enum SecretScanner {
             let p = UnsafeRawPointer(w.base)
             var i = start
             return firstByte.withUnsafeBufferPointer { table in
-                // 16 positions at a time while the filter can read one byte past them.
-                while i + 17 <= n {
+                // 16 positions at a time while the filter can read two bytes past them.
+                while i + Self.blockReach <= n {
                     var bits: UInt64
                     if everyPosition {
                         bits = 0xFFFF
