@@ -9,10 +9,11 @@ import Glibc
 /// One audit record and its line: the only place that decides what a record holds and how
 /// it is spelled on disk.
 ///
-/// The line is written by hand rather than by JSONEncoder so that its key order is fixed for
-/// people reading the file (`seq`, `ts`, `type`, `run_id`, `agent_id`, the event's fields
-/// sorted, `prev` last) and so that encoding cannot fail (JSONEncoder refuses a NaN, and a
-/// record must never be lost to a value's shape: NaN and infinities are written as null).
+/// The line is written by the one JSON writer (JSONWriter.swift), not JSONEncoder, so that
+/// its key order is fixed for people reading the file (`seq`, `ts`, `type`, `run_id`,
+/// `agent_id`, the event's fields sorted, `prev` last) and so that encoding cannot fail
+/// (JSONEncoder refuses a NaN, and a record must never be lost to a value's shape: NaN and
+/// infinities are written as null). The hash chain covers the line's bytes.
 /// The fixed prefix `{"seq":N,"ts":"..."` also lets the tail queries read a record's time
 /// without parsing the rest of its line.
 enum AuditRecord {
@@ -66,7 +67,7 @@ enum AuditRecord {
         let all = head + fields + [("prev", .string(prev))]
         var line: [UInt8] = []
         line.reserveCapacity(256)
-        writeObject(all, into: &line)
+        JSONValue.writeObject(all, into: &line)
         var record: [String: JSONValue] = [:]
         for (k, v) in all { record[k] = v }
         return (record, line)
@@ -147,80 +148,11 @@ enum AuditRecord {
         }
     }
 
-    // MARK: writing JSON
-
-    static func writeObject(_ members: [(String, JSONValue)], into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "{"))
-        for (n, (k, v)) in members.enumerated() {
-            if n > 0 { out.append(UInt8(ascii: ",")) }
-            writeString(k, into: &out)
-            out.append(UInt8(ascii: ":"))
-            write(v, into: &out)
-        }
-        out.append(UInt8(ascii: "}"))
-    }
-
-    static func write(_ value: JSONValue, into out: inout [UInt8]) {
-        switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): out.append(contentsOf: String(i).utf8)
-        case .double(let d):
-            if d.isFinite {
-                // Swift prints 1e-05 and 5.0: both valid JSON numbers.
-                out.append(contentsOf: String(d).utf8)
-            } else {
-                out.append(contentsOf: "null".utf8)
-            }
-        case .string(let s): writeString(s, into: &out)
-        case .array(let a):
-            out.append(UInt8(ascii: "["))
-            for (n, v) in a.enumerated() {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
-                write(v, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let o):
-            writeObject(o.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, into: &out)
-        }
-    }
-
-    /// A JSON string; control characters and U+2028/U+2029 are escaped, so a record is always
-    /// exactly one line whatever an agent put in a path or a detail.
-    static func writeString(_ s: String, into out: inout [UInt8]) {
-        let hexDigits = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        let bytes = Array(s.utf8)
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hexDigits[Int(b >> 4)])
-                out.append(hexDigits[Int(b & 0xF)])
-            case 0xE2 where i + 2 < bytes.count && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9):
-                // U+2028 and U+2029: line separators to some readers.
-                out.append(contentsOf: (bytes[i + 2] == 0xA8 ? #"\u2028"# : #"\u2029"#).utf8)
-                i += 2
-            default:
-                out.append(b)
-            }
-            i += 1
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
     /// `"agent_id":"<id>"` as the writer spells it: every record of that agent contains these
     /// bytes, so a line without them can be skipped without parsing it.
     static func agentMarker(_ agent: String) -> [UInt8] {
         var out = Array(#""agent_id":"#.utf8)
-        writeString(agent, into: &out)
+        JSONValue.writeString(agent, into: &out)
         return out
     }
 }

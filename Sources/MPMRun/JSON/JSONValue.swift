@@ -5,7 +5,8 @@ import Foundation
 #endif
 
 /// A JSON value of any shape: the fields of events and audit records, and (later) JSON-RPC
-/// messages. Objects keep no key order; the encoder sorts keys so output is stable.
+/// messages. Objects keep no key order; the writer (JSONWriter.swift: `write(into:)`, `compactText`)
+/// sorts keys so output is stable.
 public enum JSONValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
     ExpressibleByBooleanLiteral, ExpressibleByDictionaryLiteral, ExpressibleByArrayLiteral, ExpressibleByNilLiteral
 {
@@ -57,7 +58,4 @@ public enum JSONValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral,
 
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var intValue: Int? { if case .int(let i) = self { return i }; return nil }
-
-    /// Compact JSON with sorted keys, one line (strings escape their newlines).
-    public var compactText: String { JSONOutput.encode(self, pretty: false) }
 }

@@ -67,9 +67,7 @@ public enum AuditTable {
         case .string(let s)?: return s
         case .int(let i)?: return String(i)
         case let v?:
-            var bytes: [UInt8] = []
-            AuditRecord.write(v, into: &bytes)
-            return String(decoding: bytes, as: UTF8.self)
+            return v.compactText
         }
     }
 }
