@@ -133,3 +133,7 @@ int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid) {
     munmap(stack, size);
     return err;
 }
+
+const void *mpm_memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len) {
+    return memmem(hay, hay_len, needle, needle_len);
+}

@@ -476,6 +476,54 @@ struct AuditLogTests {
         #expect(try AuditLog.recentActivity(path: f.root + "/none", agent: "coder", within: 900, now: now) == AuditActivity())
     }
 
+    @Test("reading backwards, lines with a needle are found across chunk boundaries, mixed with reading line by line")
+    func backwardSearch() throws {
+        let f = try LogFolder()
+        try FileManager.default.createDirectory(atPath: f.root + "/state/mpm-run", withIntermediateDirectories: true)
+        var random = SeededRandom(seed: 0xB4C7)
+        let needle = Array(#""agent_id":"coder""#.utf8)
+        let alphabet = Array(#"acdeor"_:{},"#.utf8)
+        var lines: [[UInt8]] = []
+        for _ in 0..<3000 {
+            // Mostly short lines, some far longer than a chunk; the needle anywhere in some.
+            var line = (0..<random.below(300)).map { _ in random.pick(alphabet) }
+            if random.chance(1) { line = Array(repeating: line + [0x78], count: 70_000 / (line.count + 1) + 1 + random.below(300)).flatMap { $0 } }
+            if random.chance(15) {
+                let at = random.below(line.count + 1)
+                line.insert(contentsOf: needle, at: at)
+                // A near miss beside it must not count.
+                if random.chance(50) { line.insert(contentsOf: needle.dropLast(), at: random.below(line.count + 1)) }
+            }
+            lines.append(line)
+        }
+        let text = lines.map { $0 + [0x0A] }.joined()
+        try Data(text).write(to: URL(fileURLWithPath: f.log))
+        let fd = open(f.log, O_RDONLY)
+        defer { close(fd) }
+        let hasNeedle = lines.map { Data($0).range(of: Data(needle)) != nil }
+        var offsets: [Int64] = [0]
+        for line in lines { offsets.append(offsets.last! + Int64(line.count + 1)) }
+        for round in 0..<4 {
+            var reader = try BackwardLines(fd: fd, path: f.log, size: Int64(text.count))
+            var expected = lines.count - 1  // index of the next line a plain next() returns
+            while true {
+                let searching = round == 0 || (round > 1 && random.chance(50))
+                let got = try searching ? reader.next(containing: needle) : reader.next()
+                if searching { while expected >= 0 && !hasNeedle[expected] { expected -= 1 } }
+                guard let got else {
+                    #expect(expected < 0, "round \(round): stopped early at line \(expected)")
+                    break
+                }
+                guard expected >= 0, Array(got.bytes) == lines[expected] else {
+                    Issue.record("round \(round): line \(expected) read wrong (\(got.bytes.count) bytes)")
+                    return
+                }
+                #expect(got.offset == offsets[expected])
+                expected -= 1
+            }
+        }
+    }
+
     // MARK: scale and concurrency
 
     @Test("a 100 MB log: the tail query and an append read only the tail")

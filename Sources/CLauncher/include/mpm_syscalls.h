@@ -5,6 +5,7 @@
 // and glibc does not wrap openat2 or landlock_create_ruleset. Each returns what the kernel
 // said without interpretation; the Swift side decides what it means.
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,5 +44,10 @@ int mpm_sys_probe_namespaces(int new_user, int new_pid);
 // syscalls (glibc's setuid would signal the parent's threads) and calls
 // unshare(CLONE_NEWUSER). 0 when it could, otherwise the errno of the failing step.
 int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid);
+
+// memmem (hidden from Swift without _GNU_SOURCE): where `needle` first occurs in the
+// `hay_len` bytes at `hay`, or NULL. The audit log's tail queries pass over other agents'
+// records with it a chunk at a time.
+const void *mpm_memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len);
 
 #endif

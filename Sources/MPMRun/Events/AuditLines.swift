@@ -1,3 +1,4 @@
+import CLauncher
 import Glibc
 
 /// Reading the audit log's lines without ever holding the whole file: forwards for `verify`
@@ -202,16 +203,76 @@ struct BackwardLines {
                 self.end = nil
                 return (buffer[..<searchEnd], 0)
             }
-            // Prepend the previous chunk; what lies after `end` was already returned. Chunks
-            // grow with the line too, so a very long line costs linear time, not quadratic.
-            chunk = min(chunk * 2, 64 * 1024)
-            let count = Int(min(Int64(max(chunk, searchEnd)), bufferStart))
-            let more = try AuditFile.read(fd, at: bufferStart - Int64(count), count: count, path: path)
-            guard more.count == count else {
-                throw AuditError(.io(step: "read", path: path, errno: EIO))
+            try prependChunk(keeping: searchEnd)
+        }
+    }
+
+    /// The next older line that contains `needle` (which holds no newline). The lines passed
+    /// over are never split one by one: each chunk is searched whole (memmem), so reading
+    /// back through megabytes of other agents' records costs little more than reading them.
+    mutating func next(containing needle: [UInt8]) throws(AuditError) -> (bytes: ArraySlice<UInt8>, offset: Int64)? {
+        precondition(!needle.isEmpty && !needle.contains(0x0A))
+        while let end {
+            let searchEnd = Int(end - bufferStart)
+            if let at = Self.lastOccurrence(of: needle, in: buffer, before: searchEnd) {
+                // Pass over the lines after the one that holds it; next() returns that line,
+                // reading further back if it starts before the buffer.
+                if let nl = Self.firstNewline(buffer, from: at + needle.count, before: searchEnd) {
+                    self.end = bufferStart + Int64(nl)
+                }
+                return try next()
             }
-            buffer = more + buffer[..<searchEnd]
-            bufferStart -= Int64(count)
+            if bufferStart == 0 {
+                self.end = nil
+                return nil
+            }
+            // None here: only the first line, which may begin in the chunk before, can still
+            // hold one (across the boundary). Keep it alone and prepend that chunk.
+            var keep = searchEnd
+            if let nl = Self.firstNewline(buffer, from: 0, before: searchEnd) {
+                keep = nl
+                self.end = bufferStart + Int64(nl)
+            }
+            try prependChunk(keeping: keep)
+        }
+        return nil
+    }
+
+    /// Prepends the previous chunk to `buffer[..<keep]`; what lies after was already returned.
+    /// Chunks grow with the line too, so a very long line costs linear time, not quadratic.
+    private mutating func prependChunk(keeping keep: Int) throws(AuditError) {
+        chunk = min(chunk * 2, 64 * 1024)
+        let count = Int(min(Int64(max(chunk, keep)), bufferStart))
+        let more = try AuditFile.read(fd, at: bufferStart - Int64(count), count: count, path: path)
+        guard more.count == count else {
+            throw AuditError(.io(step: "read", path: path, errno: EIO))
+        }
+        buffer = more + buffer[..<keep]
+        bufferStart -= Int64(count)
+    }
+
+    private static func firstNewline(_ buffer: [UInt8], from: Int, before end: Int) -> Int? {
+        guard from < end else { return nil }
+        return buffer.withUnsafeBufferPointer { p in
+            memchr(p.baseAddress! + from, 0x0A, end - from).map { p.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+        }
+    }
+
+    /// Where `needle` last starts in `buffer[..<end]` (it must end before `end`).
+    private static func lastOccurrence(of needle: [UInt8], in buffer: [UInt8], before end: Int) -> Int? {
+        buffer.withUnsafeBufferPointer { h -> Int? in
+            needle.withUnsafeBufferPointer { n -> Int? in
+                guard let base = h.baseAddress, let nb = n.baseAddress, end >= n.count else { return nil }
+                var from = 0
+                var last: Int?
+                while from + n.count <= end,
+                      let hit = mpm_memmem(base + from, end - from, nb, n.count) {
+                    let at = UnsafeRawPointer(base).distance(to: hit)
+                    last = at
+                    from = at + 1
+                }
+                return last
+            }
         }
     }
 }
