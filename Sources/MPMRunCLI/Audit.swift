@@ -2,11 +2,12 @@ import ArgumentParser
 import Glibc
 import MPMRun
 
-/// `mpm-run audit [--agent ID] [--type T] [--since TIME] [--json]` and `mpm-run audit verify`.
+/// `mpm-run audit [--agent ID] [--type T] [--since TIME] [--json]`, `mpm-run audit verify` and
+/// `mpm-run audit release <agent>`.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Read the audit log, or verify its hash chain.",
-        subcommands: [List.self, Verify.self],
+        abstract: "Read the audit log, verify its hash chain, or lift an agent's quarantine.",
+        subcommands: [List.self, Verify.self, Release.self],
         defaultSubcommand: List.self)
 }
 
@@ -91,6 +92,43 @@ extension Audit {
                 Console.out(result.description)
             }
             Glibc.exit(result.ok ? 0 : 1)
+        }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lift an agent's quarantine before it expires.",
+            discussion: """
+                Records a `released` event (by: administrator, with your uid) in the audit log, so \
+                that the agent's next launch goes ahead and its earlier incidents no longer count \
+                towards a quarantine. Prints one line and exits 0; exits 1 when the agent is not \
+                quarantined or the log cannot be read or written.
+                """)
+
+        @Argument(help: ArgumentHelp("The agent's id, as the audit log names it.", valueName: "agent"))
+        var agent: String
+
+        @OptionGroup var location: AuditLogLocation
+
+        func validate() throws {
+            if agent.isEmpty { throw ValidationError("<agent>: the agent id is empty") }
+        }
+
+        func run() throws {
+            reportingErrors {
+                let path = location.path
+                let until: String?
+                do throws(AuditError) {
+                    until = try AuditLog.releaseQuarantine(path: path, agent: agent, uid: getuid()).map(AuditTime.format)
+                } catch {
+                    throw CLIError(error.description, exitCode: 1)
+                }
+                guard let until else {
+                    throw CLIError("\(agent) is not quarantined (audit log \(path))", exitCode: 1)
+                }
+                Console.out("released \(agent): its quarantine until \(until) is lifted")
+                return 0
+            }
         }
     }
 }

@@ -233,6 +233,73 @@ private final class AuditLogFixture {
         #expect(both.status == 0)
     }
 
+    // MARK: release
+
+    @Test(arguments: Supervisor.available)
+    func releaseLiftsAQuarantineSoTheNextLaunchRuns(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [], limits: ["max_output_bytes": 100],
+                                   incidents: "quarantine_after_incidents: 2, quarantine_window_seconds: 600, quarantine_seconds: 600")
+        try p.agent("flood", ["-c", "while :; do echo flooding the output limit; done"], command: "/bin/sh")
+        for _ in 0..<2 { #expect(try p.mpmRun(["flood"]).status == 137) }
+        let quarantine = try #require(try p.audit("incident").last)
+        #expect(quarantine["action"] as? String == "quarantined")
+        let until = try #require(quarantine["until"] as? String)
+
+        let refused = try p.mpmRun(["flood"])
+        #expect(refused.status == 125)
+        #expect(refused.stderr.contains("flood is quarantined until \(until)"), "\(refused.stderr)")
+
+        let release = try p.mpmRun(["audit", "release", "flood"])
+        #expect(release.status == 0, "\(release.stderr)")
+        #expect(release.stdoutLines == ["released flood: its quarantine until \(until) is lifted"])
+        #expect(release.stderr.isEmpty)
+        let record = try #require(try p.audit("released").first)
+        #expect(record["by"] as? String == "administrator")
+        #expect(record["uid"] as? Int == Int(s == .nobody && Supervisor.isRoot ? 65534 : getuid()))
+        #expect(record["until"] as? String == until)
+        #expect(record["agent_id"] as? String == "flood")
+        #expect(record["run_id"] is NSNull)
+
+        // The next launch runs, and ends in an incident again: the two before the release no
+        // longer count, so it does not quarantine the agent; nor does the launch after it.
+        #expect(try p.mpmRun(["flood"]).status == 137, "released: the launch goes ahead")
+        #expect(try p.audit("incident").filter { $0["action"] as? String == "quarantined" }.count == 1)
+        try p.agent("flood", ["-c", "echo calm"], command: "/bin/sh")
+        let calm = try p.mpmRun(["flood"])
+        #expect(calm.status == 0, "\(calm.stderr)")
+        #expect(try p.audit("released").count == 1, "an administrator's release is the only one")
+        #expect(try p.audit("run_started").count == 4)
+        let verify = try p.mpmRun(["audit", "verify"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+
+        // Not quarantined (any more, or ever): one line, exit 1, nothing written.
+        for agent in ["flood", "never-ran"] {
+            let again = try p.mpmRun(["audit", "release", agent])
+            #expect(again.status == 1)
+            #expect(again.stdout.isEmpty)
+            #expect(again.stderrLines == ["mpm-run: \(agent) is not quarantined (audit log \(p.auditLog))"], "\(again.stderr)")
+        }
+        #expect(try p.audit("released").count == 1)
+    }
+
+    @Test func releaseUsageErrorsAreOneLineAndExit125() throws {
+        let f = try AuditLogFixture()
+        try f.standardRuns()
+        for args in [["release"], ["release", "a", "b"], ["release", ""], ["release", "coder", "--bogus"]] {
+            let r = try f.audit(args)
+            #expect(r.status == 125, "\(args): \(r.status)")
+            #expect(r.stdout.isEmpty)
+            #expect(r.stderrLines.count == 1 && r.stderr.hasPrefix("mpm-run: "), "\(args): \(r.stderr)")
+        }
+        // No log at the path: named, exit 1, and none is created.
+        let missing = try MPMRun.run(["audit", "release", "coder", "--audit-log", f.root + "/none.jsonl"])
+        #expect(missing.status == 1)
+        #expect(missing.stderrLines == ["mpm-run: no audit log at \(f.root)/none.jsonl"])
+        #expect(!FileManager.default.fileExists(atPath: f.root + "/none.jsonl"))
+        let help = try MPMRun.run(["audit", "--help"])
+        #expect(help.stdout.contains("release"), "\(help.stdout)")
+    }
+
     // MARK: usage errors
 
     @Test func aBadSinceIsOneLineAndExit125() throws {

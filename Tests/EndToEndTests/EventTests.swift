@@ -187,10 +187,31 @@ import Testing
         #expect(try p.audit("incident").last?["action"] as? String == "refused")
         #expect(try p.audit("run_started").count == 5, "the refused launch never started")
 
+        #expect(try p.audit("released").isEmpty, "refused launches release nothing")
+
         Thread.sleep(forTimeInterval: 3.2)
         try p.agent("flood", ["-c", "echo calm"], command: "/bin/sh")
         let again = try p.mpmRun(["flood"])
         #expect(again.status == 0, "the quarantine has passed: \(again.stderr)")
+        // That launch recorded the quarantine's end, just before its run_started.
+        let records = try p.auditRecords()
+        let released = records.filter { $0["type"] as? String == "released" }
+        #expect(released.count == 1, "\(released)")
+        let release = try #require(released.first)
+        #expect(release["by"] as? String == "expiry")
+        #expect(release["agent_id"] as? String == "flood")
+        #expect(release["until"] as? String == quarantine["until"] as? String)
+        #expect((release["detail"] as? String ?? "").contains("quarantine ended at"))
+        let started = try #require(records.last { $0["type"] as? String == "run_started" })
+        #expect(release["run_id"] as? String == started["run_id"] as? String)
+        #expect(release["seq"] as? Int == (started["seq"] as? Int ?? 0) - 1, "released comes right before run_started")
+
+        // The launch after that has nothing to release.
+        #expect(try p.mpmRun(["flood"]).status == 0)
+        #expect(try p.audit("released").count == 1, "exactly one release per quarantine")
+        #expect(try p.audit("run_started").count == 7)
+        let verify = try p.mpmRun(["audit", "verify"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 
     @Test(arguments: Supervisor.available)

@@ -476,6 +476,77 @@ struct AuditLogTests {
         #expect(try AuditLog.recentActivity(path: f.root + "/none", agent: "coder", within: 900, now: now) == AuditActivity())
     }
 
+    @Test("a quarantine that has ended is found however long ago, until a launch or a release follows it")
+    func endedQuarantine() throws {
+        let f = try LogFolder()
+        // A day and ten seconds ago, so that the last step is now (Thresholds reads the real clock).
+        let clock = TestClock(Date().addingTimeInterval(-86_410))
+        let log = try AuditLog(path: f.log, clock: clock.function)
+        func activity(_ agent: String = "coder") throws -> AuditActivity {
+            try AuditLog.recentActivity(path: f.log, agent: agent, within: 900, now: clock.read())
+        }
+        try log.append(Event(.runStarted, runID: "r0", agentID: "coder"))
+        try log.append(.incident(runID: "r0", agentID: "coder", kind: "timeout", detail: "", action: "killed"))
+        let until = clock.read().addingTimeInterval(900)
+        var quarantine = Event.incident(runID: "r0", agentID: "coder", kind: "quarantined", detail: "", action: "quarantined")
+        quarantine.fields["until"] = .string(AuditTime.format(until))
+        try log.append(quarantine)
+        try log.append(Event(.runExited, runID: "r0", agentID: "coder"))
+        // A launch refused meanwhile, and a run of another agent, change nothing.
+        clock.advance(10)
+        try log.append(.incident(runID: "r1", agentID: "coder", kind: "quarantined", detail: "", action: "refused"))
+        try log.append(Event(.runStarted, runID: "w1", agentID: "writer"))
+        #expect(try activity().quarantinedUntil.map(AuditTime.format) == AuditTime.format(until))
+        #expect(try activity().endedQuarantine == nil, "still in force")
+        #expect(try AuditLog.quarantinedUntil(path: f.log, agent: "coder", now: clock.read()).map(AuditTime.format) == AuditTime.format(until))
+
+        // A day later (far outside the window): ended, and found.
+        clock.advance(86_400)
+        #expect(try activity().quarantinedUntil == nil)
+        #expect(try activity().endedQuarantine.map(AuditTime.format) == AuditTime.format(until))
+        #expect(try AuditLog.quarantinedUntil(path: f.log, agent: "coder", now: clock.read()) == nil)
+        #expect(try activity("writer").endedQuarantine == nil)
+        #expect(try activity("nobody").endedQuarantine == nil)
+
+        // The launch that goes ahead records the release; after it, nothing is due.
+        let store = try AuditLog(path: f.log, clock: clock.function)
+        #expect(Thresholds.refusal(agent: "coder", thresholds: IncidentThresholds(), store: store, runID: "r2") == nil)
+        let released = try AuditLog.records(path: f.log, type: "released")
+        #expect(released.count == 1)
+        #expect(released.first?["by"] == "expiry")
+        #expect(released.first?["run_id"] == "r2")
+        #expect(released.first?["until"] == .string(AuditTime.format(until)))
+        #expect(try activity().endedQuarantine == nil)
+        try log.append(Event(.runStarted, runID: "r2", agentID: "coder"))
+        #expect(Thresholds.refusal(agent: "coder", thresholds: IncidentThresholds(), store: store, runID: "r3") == nil)
+        #expect(try AuditLog.records(path: f.log, type: "released").count == 1, "one release, not one a launch")
+        #expect(AuditLog.verify(path: f.log).ok)
+    }
+
+    @Test("a launch after a quarantine ended (a log from before releases were recorded) means nothing is due")
+    func launchedThroughAnEndedQuarantine() throws {
+        let f = try LogFolder()
+        let clock = TestClock(Date(timeIntervalSince1970: 1_795_317_636))
+        let log = try AuditLog(path: f.log, clock: clock.function)
+        let until = clock.read().addingTimeInterval(60)
+        var quarantine = Event.incident(runID: "r0", agentID: "coder", kind: "quarantined", detail: "", action: "quarantined")
+        quarantine.fields["until"] = .string(AuditTime.format(until))
+        try log.append(quarantine)
+        // A run that passed its checks before the quarantine was written starts after it: the
+        // quarantine still needs its release.
+        clock.advance(1)
+        try log.append(Event(.runStarted, runID: "r1", agentID: "coder"))
+        clock.advance(120)
+        let pending = try AuditLog.recentActivity(path: f.log, agent: "coder", within: 60, now: clock.read())
+        #expect(pending.endedQuarantine.map(AuditTime.format) == AuditTime.format(until))
+        // A launch after `until` went through it.
+        try log.append(Event(.runStarted, runID: "r2", agentID: "coder"))
+        clock.advance(1000)
+        let done = try AuditLog.recentActivity(path: f.log, agent: "coder", within: 60, now: clock.read())
+        #expect(done.endedQuarantine == nil)
+        #expect(done.launches.isEmpty, "launches past the window are not counted")
+    }
+
     @Test("reading backwards, lines with a needle are found across chunk boundaries, mixed with reading line by line")
     func backwardSearch() throws {
         let f = try LogFolder()
