@@ -200,7 +200,7 @@ static int agent_main(void *arg) {
     }
 
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(r, MPM_STEP_NO_NEW_PRIVS);
-    if (s->landlock_ruleset_fd >= 0 && syscall(SYS_landlock_restrict_self, s->landlock_ruleset_fd, 0) != 0)
+    if (s->landlock_ruleset_fd >= 0 && syscall(SYS_landlock_restrict_self, s->landlock_ruleset_fd, s->landlock_restrict_flags) != 0)
         fail(r, MPM_STEP_LANDLOCK);
 
     if (s->seccomp_filter) {

@@ -83,6 +83,7 @@ struct mpm_launch_spec {
     int cgroup_count;
 
     int landlock_ruleset_fd;        // -1: none
+    unsigned int landlock_restrict_flags;  // landlock_restrict_self's (LOG_* flags, ABI 7)
     const void *seccomp_filter;     // struct sock_filter[]
     unsigned short seccomp_length;  // instructions
     unsigned int seccomp_flags;

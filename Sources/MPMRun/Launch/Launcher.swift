@@ -16,6 +16,8 @@ public struct LaunchPlan {
     public var permissions: Set<Permission>
     public var keptCapabilities: [String]
     public var landlockRulesetFD: Int32
+    /// landlock_restrict_self's flags: `LandlockDenials.restrictFlags` when the run's denials are read.
+    public var landlockRestrictFlags: UInt32 = 0
     /// Report every denied call through a seccomp listener (else the kernel answers EPERM alone).
     public var reportDenials = true
     /// cgroup.procs of the run's cgroups (root only); init joins each before the agent starts.
@@ -145,6 +147,7 @@ public enum Launcher {
                 spec.cgroup_procs_fds = cgroups.baseAddress
                 spec.cgroup_count = Int32(cgroups.count)
                 spec.landlock_ruleset_fd = plan.landlockRulesetFD
+                spec.landlock_restrict_flags = plan.landlockRestrictFlags
                 spec.seccomp_filter = program.baseAddress
                 spec.seccomp_length = UInt16(filter.instructionCount)
                 spec.seccomp_flags = plan.reportDenials ? 1 << 3 /* SECCOMP_FILTER_FLAG_NEW_LISTENER */ : 0
