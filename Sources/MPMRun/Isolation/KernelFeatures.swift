@@ -73,6 +73,7 @@ public struct KernelFeatures: Sendable, Encodable {
             seccompFilter(mode: mpm_sys_seccomp_mode(), actions: actions),
             seccompNotify(actions: actions),
             landlock(abi),
+            landlockAudit(abi),
             noNewPrivs(mpm_sys_no_new_privs()),
         ]
         // User namespaces: what matters is whether an unprivileged uid may make one (the
@@ -177,6 +178,12 @@ public struct KernelFeatures: Sendable, Encodable {
                            detail: "not available (\(errnoText(Int32(-abi))))",
                            fix: "use Linux 5.13+ with Landlock enabled (lsm=landlock,...)")
         }
+    }
+
+    /// Whether the file accesses Landlock denies are reported (they are denied either way).
+    static func landlockAudit(_ abi: Int) -> Feature {
+        let s = LandlockDenials.status(landlockABI: Int32(abi))
+        return Feature(name: "landlock_audit", available: s.available, required: false, detail: s.detail, fix: s.fix)
     }
 
     static func noNewPrivs(_ value: Int32) -> Feature {

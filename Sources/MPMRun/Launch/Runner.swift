@@ -193,6 +193,9 @@ public struct Runner {
         plan.cgroupProcsFDs = cgroups?.procsFDs ?? []
         plan.memoryLimitedByCgroup = cgroups?.limitsMemory ?? false
         plan.processesLimitedByCgroup = cgroups?.limitsProcesses ?? false
+        // Landlock's denials, read from before the agent starts (nil where this mpm-run cannot see them).
+        let landlockDenials = LandlockDenials.open(agentUID: identity.uid, landlockABI: ruleset.abi)
+        if landlockDenials != nil { plan.landlockRestrictFlags = LandlockDenials.restrictFlags }
         let started = Monotonic.now()
         let launched: Swift.Result<LaunchedChild, LaunchFailure>
         do throws(LaunchFailure) { launched = .success(try Launcher.launch(plan)) } catch { launched = .failure(error) }
@@ -215,6 +218,7 @@ public struct Runner {
                                  maxDenials: policy.incidents.maxDenialsPerRun,
                                  secretValues: env.secretValues(of: policy)),
             recorder: recorder, signalFD: signalFD)
+        supervisor.landlockDenials = landlockDenials
         // No unaudited run: if the log refuses the start, the agent is ended at once.
         let recorded = recorder.record(Event(.runStarted, runID: runID, agentID: agentID, [
             "pid": .int(Int(child.pid)), "profile": policy.profile.map(JSONValue.string) ?? .null,

@@ -16,7 +16,7 @@ public final class TerminalReporter: RunReporter {
     public func event(_ record: JSONValue) {
         switch record["type"]?.stringValue {
         case Event.Kind.permissionDenied.rawValue:
-            guard record["plane"]?.stringValue == "syscall" else { return }  // launch denials are the refusal's line
+            guard record["plane"]?.stringValue != "launch" else { return }  // launch denials are the refusal's line
             let pid = record["pid"]?.intValue.map { " (pid \($0))" } ?? ""
             Console.err("mpm-run: denied: \(record["reason"]?.stringValue ?? "")\(pid)")
         case Event.Kind.incident.rawValue:

@@ -30,7 +30,7 @@ public struct RunOutcome: Sendable {
     public var maxRSSKB: Int
     public var cpuMS: Int
     public var outputBytes: Int
-    /// System calls the seccomp filter denied.
+    /// System calls the seccomp filter denied, and accesses Landlock denied that were reported.
     public var denials: Int = 0
 
     /// CONTRACT.md section 2: 124 timeout, 128+N signal, else the agent's code.
@@ -79,6 +79,8 @@ public final class RunSupervisor {
     let recorder: EventRecorder
     private var buffer: UnsafeMutableRawBufferPointer
 
+    /// Landlock's denials of this run, from the audit records (root, audit on): set before `run`.
+    public var landlockDenials: LandlockDenials?
     // What the run has come to.
     private var reason = RunOutcome.Reason.exited
     private var killed = false
@@ -160,6 +162,8 @@ public final class RunSupervisor {
             if !exited { fds.append(pollfd(fd: child.pidfd, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
             let listenerIndex = listening ? fds.count : -1
             if listening { fds.append(pollfd(fd: child.listener, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
+            let landlockIndex = landlockDenials == nil ? -1 : fds.count
+            if let l = landlockDenials { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
             let signalIndex = signalFD >= 0 ? fds.count : -1
             if signalFD >= 0 { fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
 
@@ -202,6 +206,8 @@ public final class RunSupervisor {
                     } else {
                         listening = false  // every process under the filter is gone
                     }
+                case landlockIndex:
+                    reportLandlockDenials(landlockDenials!.read(), live: !exited)
                 case pidIndex:
                     exited = true
                     // Every process of the run is gone with the agent; what they wrote is
@@ -243,6 +249,8 @@ public final class RunSupervisor {
             record(.incident(runID: config.runID, agentID: config.agentID, kind: "secret_in_output",
                              detail: "redacted from the output: \(detail)", action: "redacted"))
         }
+        // The kernel reports a run's last file denials shortly after it ends: wait for them, briefly.
+        if let l = landlockDenials { reportLandlockDenials(l.finish(runID: config.runID, timeoutMS: 500), live: false) }
         if !unlisted.isEmpty {
             let total = unlisted.values.reduce(0, +)
             let bySyscall = unlisted.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
@@ -291,6 +299,23 @@ public final class RunSupervisor {
         }
         if denials > config.maxDenials && !killed {
             end(.denied, incident: ("denial_burst", "more than \(config.maxDenials) denied calls"))
+        }
+    }
+
+    /// File accesses (and TCP, signals) that Landlock denied: counted against the same cap as
+    /// denied calls. `live`: the run is still going (else there is nothing left to kill).
+    private func reportLandlockDenials(_ found: [LandlockDenials.Denial], live: Bool) {
+        for d in found {
+            denials += 1
+            if denials <= Self.denialEventsPerRun && !killed {
+                record(.permissionDenied(runID: config.runID, agentID: config.agentID, permission: d.permission,
+                                         plane: d.plane, syscall: d.syscall, path: d.path, pid: d.pid, reason: d.reason))
+            } else {
+                unlisted["landlock " + (d.syscall ?? d.plane), default: 0] += 1
+            }
+            if denials > config.maxDenials && !killed && live {
+                end(.denied, incident: ("denial_burst", "more than \(config.maxDenials) denied calls"))
+            }
         }
     }
 }
