@@ -115,6 +115,20 @@ struct LandlockDenialTests {
         #expect(try fileDenials(p).count >= 4, "one more than the cap")
     }
 
+    @Test func aFloodOfDeniedOpensEndsAtTheDenialBurstWithABoundedLog() throws {
+        let p = try SandboxProject(.root, permissions: ["read_files"])
+        // A million denied creations; the kernel's audit backlog overflows and drops records.
+        try p.agent("flood", ["-e", "for (1..1000000) { open(my $f, '>', '\(p.root)/x') }"], command: "/usr/bin/perl")
+        let started = Date()
+        let r = try KernelAudit.with(enabled: 1) { try p.mpmRun(["flood"]) }
+        #expect(Date().timeIntervalSince(started) < 20)
+        #expect(r.status == 128 + 9, "\(r.status) \(r.stderr.suffix(300))")
+        #expect(try p.auditRecords().count < 40, "bounded")
+        #expect(try fileDenials(p).count == 21, "one more than max_denials_per_run (20), one by one")
+        #expect(try p.audit("incident").first?["kind"] as? String == "denial_burst")
+        #expect(try p.mpmRun(["audit", "verify"]).status == 0)
+    }
+
     @Test func withAuditOffTheAgentIsStillDeniedAndNothingIsClaimed() throws {
         let p = try SandboxProject(.root, permissions: ["read_files"])
         try p.agent("probe-agent", ["write", p.root + "/planted.txt"])
