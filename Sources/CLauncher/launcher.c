@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -124,7 +125,7 @@ static void drop_bounding_set(struct mpm_run *r) {
 }
 
 // Hands the seccomp listener to the supervisor over a unix socket (SCM_RIGHTS).
-static void send_listener(struct mpm_run *r, int listener) {
+static void send_listener(struct mpm_run *r, int sock, int listener) {
     char byte = 'L';
     struct iovec iov = {&byte, 1};
     union {
@@ -142,7 +143,7 @@ static void send_listener(struct mpm_run *r, int listener) {
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &listener, sizeof(int));
-    if (sendmsg(r->spec->seccomp_listener_socket, &msg, MSG_NOSIGNAL) != 1) fail(r, MPM_STEP_SECCOMP_LISTENER);
+    if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1) fail(r, MPM_STEP_SECCOMP_LISTENER);
     close(listener);
 }
 
@@ -180,9 +181,18 @@ static int agent_main(void *arg) {
     move_fd(r, s->stdin_fd, 0);
     move_fd(r, s->stdout_fd, 1);
     move_fd(r, s->stderr_fd, 2);
-    // Everything above 2 closes at execve; the ruleset fd and the listener socket are
-    // still needed until then.
-    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(r, MPM_STEP_CLOSE_FDS);
+    // Only the ruleset fd and the listener socket are still needed (until execve): they move
+    // to 3 and 4, and everything above is closed now, not at execve. A supervisor with many
+    // runs holds thousands of fds, and the seccomp listener must get a number below the
+    // agent's RLIMIT_NOFILE.
+    int ruleset = s->landlock_ruleset_fd, sock = s->seccomp_listener_socket;
+    if (ruleset >= 0 && (ruleset = fcntl(ruleset, F_DUPFD_CLOEXEC, 5)) < 0) fail(r, MPM_STEP_CLOSE_FDS);
+    if (sock >= 0 && (sock = fcntl(sock, F_DUPFD_CLOEXEC, 5)) < 0) fail(r, MPM_STEP_CLOSE_FDS);
+    if (ruleset >= 0 && (ruleset = dup3(ruleset, 3, O_CLOEXEC)) != 3) fail(r, MPM_STEP_CLOSE_FDS);
+    if (sock >= 0 && (sock = dup3(sock, 4, O_CLOEXEC)) != 4) fail(r, MPM_STEP_CLOSE_FDS);
+    if (ruleset < 0) close(3);
+    if (sock < 0) close(4);
+    if (syscall(SYS_close_range, 5, ~0U, 0) != 0) fail(r, MPM_STEP_CLOSE_FDS);
     if (s->cwd && chdir(s->cwd) != 0) fail(r, MPM_STEP_CHDIR);
 
     for (int i = 0; i < s->rlimit_count; i++) {
@@ -200,14 +210,14 @@ static int agent_main(void *arg) {
     }
 
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(r, MPM_STEP_NO_NEW_PRIVS);
-    if (s->landlock_ruleset_fd >= 0 && syscall(SYS_landlock_restrict_self, s->landlock_ruleset_fd, s->landlock_restrict_flags) != 0)
+    if (ruleset >= 0 && syscall(SYS_landlock_restrict_self, ruleset, s->landlock_restrict_flags) != 0)
         fail(r, MPM_STEP_LANDLOCK);
 
     if (s->seccomp_filter) {
         struct sock_fprog prog = {s->seccomp_length, (struct sock_filter *)s->seccomp_filter};
         long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->seccomp_flags, &prog);
         if (fd < 0) fail(r, MPM_STEP_SECCOMP);
-        if (s->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) send_listener(r, (int)fd);
+        if (s->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) send_listener(r, sock, (int)fd);
     }
 
     // The filter may allow exactly this call: these three pointers (see SeccompFilter).
@@ -235,6 +245,13 @@ static int init_main(void *arg) {
 
     switch (s->identity) {
     case MPM_IDENTITY_USERNS:
+        // "Dumpable" belongs to the memory init shares with the supervisor, and an earlier
+        // run's init cleared it (below); without it /proc/self is root's and the maps cannot
+        // be written. Launches are serialised (Runner.launchLock), so this one sets it back
+        // only for the instant of its own setup; the agents of running runs still cannot reach
+        // the supervisor: Landlock refuses ptrace-mode access outside their domain, and
+        // seccomp denies ptrace and process_vm_readv.
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) fail(r, MPM_STEP_USERNS);
         write_id_maps(r);
         break;
     case MPM_IDENTITY_ROOT_THEN_USERNS:
@@ -442,6 +459,20 @@ int mpm_read_signal(int fd) {
     struct signalfd_siginfo info;
     ssize_t n = read(fd, &info, sizeof info);
     return n == sizeof info ? (int)info.ssi_signo : 0;
+}
+
+int mpm_eventfd(void) {
+    return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+void mpm_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    while (write(fd, &one, sizeof one) < 0 && errno == EINTR) {}
+}
+
+void mpm_eventfd_clear(int fd) {
+    uint64_t value;
+    while (read(fd, &value, sizeof value) < 0 && errno == EINTR) {}
 }
 
 // MARK: - Seccomp user notification (the supervisor's side)

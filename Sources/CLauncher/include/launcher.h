@@ -181,4 +181,10 @@ int mpm_notif_deny(int listener, uint64_t id, int error);
 int mpm_termination_signalfd(void);
 // The signal number read from such a signalfd, or 0.
 int mpm_read_signal(int fd);
+
+/// A non-blocking, close-on-exec eventfd: one thread wakes another's poll with it.
+int mpm_eventfd(void);
+/// Makes the eventfd readable; `mpm_eventfd_clear` reads it back to unreadable.
+void mpm_eventfd_signal(int fd);
+void mpm_eventfd_clear(int fd);
 #endif

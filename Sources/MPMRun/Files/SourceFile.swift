@@ -37,9 +37,15 @@ public struct SourceFile: Sendable {
             throw Diagnostic(.error, file: displayName, "file is larger than 1 MiB (\(st.st_size) bytes)")
         }
         // Read to EOF, never more than the cap plus one byte: the file may grow while read.
-        var bytes = [UInt8](repeating: 0, count: maxBytes + 1)
+        // The buffer starts at the size fstat gave (plus one byte, to see EOF) and grows only
+        // if the file does: a catalog holds every file, and serve holds a catalog per run.
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
         var filled = 0
-        while filled < bytes.count {
+        while true {
+            if filled == bytes.count {
+                guard bytes.count <= maxBytes else { break }
+                bytes.append(contentsOf: repeatElement(0, count: min(max(bytes.count, 4096), maxBytes + 1 - bytes.count)))
+            }
             let n = bytes.withUnsafeMutableBytes { buf in
                 Glibc.read(fd, buf.baseAddress! + filled, buf.count - filled)
             }

@@ -40,6 +40,7 @@ public struct LaunchedChild: @unchecked Sendable {
 
 public enum LaunchFailure: Error, CustomStringConvertible {
     case clone(Int32)
+    case pipe(Int32)
     case step(mpm_step, Int32)
     case seccomp(SeccompFilter.BuildError)
 
@@ -56,6 +57,8 @@ public enum LaunchFailure: Error, CustomStringConvertible {
         case .clone(let e):
             return "cannot create the sandboxed process: clone: \(errnoText(e))"
                 + (e == EPERM || e == ENOSPC ? " (user or PID namespaces unavailable: see mpm-run doctor)" : "")
+        case .pipe(let e):
+            return "cannot create the agent's output pipes: \(errnoText(e))"
         case .step(let step, let e):
             return "sandbox setup failed at \(Self.name(of: step)): \(errnoText(e))"
         case .seccomp(let e):

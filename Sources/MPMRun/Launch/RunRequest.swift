@@ -11,6 +11,9 @@ public struct RunRequest: Sendable {
     public var timeoutSeconds: Int?
     public var keepSandbox = false
     public var passStdin = false
+    /// Bytes the agent reads on its stdin (serve's `stdin`); nil: /dev/null, or mpm-run's
+    /// own stdin with `passStdin`.
+    public var stdinData: [UInt8]?
 
     public init(agent: String) { self.agent = agent }
 }

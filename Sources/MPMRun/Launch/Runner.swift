@@ -1,10 +1,11 @@
 import CLauncher
 import Glibc
+import Synchronization
 
 /// One run from request to exit status: policy, refusal checks, the sandbox, the launch,
 /// supervision, collecting output, cleaning up. The front ends (`mpm-run <agent>`,
 /// `serve`) only render what happens here.
-public struct Runner {
+public struct Runner: Sendable {
     public var catalog: Catalog
     public var projectRoot: String
     public var workingDirectory: String
@@ -33,9 +34,33 @@ public struct Runner {
     /// A run that could not start; `status` is what mpm-run exits with, `event` what the
     /// audit log records of it.
     public struct Refusal: Error, CustomStringConvertible {
+        /// Why, for serve's error codes (CONTRACT.md section 6).
+        public enum Code: Sendable {
+            /// No file defines the agent (-32001).
+            case unknownAgent
+            /// The agent, its profile or the host refuses it (-32002).
+            case policy
+            /// Rate limited or quarantined (-32004).
+            case limited
+            /// Cancelled before the launch.
+            case cancelled
+            /// mpm-run itself failed (the sandbox could not be made).
+            case failed
+        }
+
         public var description: String
         public var status: Int32 = 125
         public var event: Event?
+        public var code = Code.failed
+    }
+
+    /// What `prepare` decided: everything a launch needs that can be refused cheaply.
+    public struct Prepared: Sendable {
+        public let runID: String
+        public let policy: EffectivePolicy
+        let identity: Identity
+        let executable: String
+        let timeoutSeconds: Int
     }
 
     public struct Result {
@@ -71,15 +96,17 @@ public struct Runner {
         switch catalog.agent(agent) {
         case .success(let d): def = d
         case .failure(let e):
+            var code = Refusal.Code.policy
+            if case .unknown = e { code = .unknownAgent }
             throw Refusal(description: e.description, event: Event(.agentRejected, runID: runID, agentID: agent,
-                                                                     ["reason": .string(e.description)]))
+                                                                     ["reason": .string(e.description)]), code: code)
         }
         switch PolicyResolver.resolve(def, profiles: catalog.profiles, projectRoot: projectRoot) {
         case .success(let p): return p
         case .failure(let r):
             let text = r.errors.map(\.description).joined(separator: "\n")
             throw Refusal(description: text, event: Event(.policyRejected, runID: runID, agentID: agent,
-                                                            ["reason": .string(text)]))
+                                                            ["reason": .string(text)]), code: .policy)
         }
     }
 
@@ -88,8 +115,16 @@ public struct Runner {
     public func run(_ request: RunRequest, reporter: RunReporter, store: EventStore, signalFD: Int32 = -1) throws(Refusal) -> Result {
         let recorder = EventRecorder(store: store, reporter: reporter)
         let runID = RunID.make()
+        let prepared = try recordingRefusal(recorder) { () throws(Refusal) in try prepare(request, runID: runID, store: store) }
+        return try recordingRefusal(recorder) { () throws(Refusal) in
+            try launch(prepared, request, recorder: recorder, signalFD: signalFD)
+        }
+    }
+
+    /// Runs `body`; a refusal it throws is recorded (through `recorder`) before it is rethrown.
+    public func recordingRefusal<T>(_ recorder: EventRecorder, _ body: () throws(Refusal) -> T) throws(Refusal) -> T {
         do throws(Refusal) {
-            return try run(request, runID: runID, recorder: recorder, signalFD: signalFD)
+            return try body()
         } catch {
             var refusal = error
             if let event = refusal.event, !recorder.record(event) {
@@ -99,14 +134,18 @@ public struct Runner {
         }
     }
 
-    private func run(_ request: RunRequest, runID: String, recorder: EventRecorder, signalFD: Int32) throws(Refusal) -> Result {
+    /// The checks that decide whether the run may happen at all, before anything is made:
+    /// the agent and its policy, rate limit and quarantine, write paths, identity, kernel
+    /// features, the command.
+    public func prepare(_ request: RunRequest, runID: String, store: EventStore) throws(Refusal) -> Prepared {
         let policy = try policy(for: request.agent, runID: runID)
         let agentID = policy.agent.id
         func rejected(_ text: String, status: Int32 = 125) -> Refusal {
             Refusal(description: text, status: status,
-                    event: Event(.policyRejected, runID: runID, agentID: agentID, ["reason": .string(text)]))
+                    event: Event(.policyRejected, runID: runID, agentID: agentID, ["reason": .string(text)]), code: .policy)
         }
-        if let refusal = Thresholds.refusal(agent: agentID, thresholds: policy.incidents, store: recorder.store, runID: runID) {
+        if var refusal = Thresholds.refusal(agent: agentID, thresholds: policy.incidents, store: store, runID: runID) {
+            if refusal.event != nil { refusal.code = .limited }
             throw refusal
         }
         // An agent that could write its own profile would choose its next run's permissions.
@@ -129,6 +168,28 @@ public struct Runner {
         }
         var timeout = policy.limits.timeoutSeconds
         if let t = request.timeoutSeconds { timeout = min(timeout, t) }
+        return Prepared(runID: runID, policy: policy, identity: identity, executable: executable, timeoutSeconds: timeout)
+    }
+
+    /// Serialises the moments when a run's pipes are open in this process: a run launched
+    /// meanwhile (by another thread of serve) would copy their write ends into its init,
+    /// and the first run's output would not end until the second run did.
+    static let launchLock = Mutex(())
+
+    /// Makes the sandbox, launches the agent and supervises it to its end. `control` lets
+    /// another thread cancel the run.
+    public func launch(_ prepared: Prepared, _ request: RunRequest, recorder: EventRecorder, signalFD: Int32 = -1,
+                       control: RunControl? = nil) throws(Refusal) -> Result {
+        let runID = prepared.runID
+        let policy = prepared.policy
+        let identity = prepared.identity
+        let executable = prepared.executable
+        let timeout = prepared.timeoutSeconds
+        let agentID = policy.agent.id
+        func rejected(_ text: String, status: Int32 = 125) -> Refusal {
+            Refusal(description: text, status: status,
+                    event: Event(.policyRejected, runID: runID, agentID: agentID, ["reason": .string(text)]), code: .failed)
+        }
 
         let workspace: Workspace
         do throws(WorkspaceError) {
@@ -139,7 +200,7 @@ public struct Runner {
             if case .inputOutsideAllowed(let path, let reason) = error.kind {
                 throw Refusal(description: error.description, event: .permissionDenied(
                     runID: runID, agentID: agentID, permission: Permission.readFiles.rawValue, plane: "launch",
-                    path: path, reason: reason))
+                    path: path, reason: reason), code: .policy)
             }
             throw rejected(error.description)
         }
@@ -178,16 +239,25 @@ public struct Runner {
             throw rejected(error.description)
         }
 
-        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-        guard mpm_pipe(&out) == 0, mpm_pipe(&err) == 0 else {
-            throw rejected("cannot create pipes: \(errnoText(errno))")
+        // The agent's stdin: /dev/null, mpm-run's own (--stdin), or the bytes serve was given.
+        var stdinFD: Int32 = 0
+        if !request.passStdin {
+            stdinFD = try request.stdinData.map { data throws(Refusal) in
+                let fd = mpm_memfd("stdin")
+                guard fd >= 0, FS.writeAll(fd, data), lseek(fd, 0, SEEK_SET) == 0 else {
+                    let e = errno
+                    if fd >= 0 { close(fd) }
+                    throw rejected("cannot hold the agent's stdin: \(errnoText(e))")
+                }
+                return fd
+            } ?? open("/dev/null", O_RDONLY | O_CLOEXEC)
         }
-        let devNull = request.passStdin ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if stdinFD > 0 { close(stdinFD) } }
         let cgroups = RunCgroups.create(runID: runID, limits: policy.limits)
         defer { cgroups?.remove() }
         var plan = LaunchPlan(
             executable: executable, argv: argv, environment: env.envp, workingDirectory: workspace.path,
-            stdin: request.passStdin ? 0 : devNull, stdout: out[1], stderr: err[1], limits: policy.limits,
+            stdin: stdinFD, stdout: -1, stderr: -1, limits: policy.limits,
             identity: identity, permissions: Set(policy.permissions), keptCapabilities: policy.capabilities,
             landlockRulesetFD: ruleset.fd)
         plan.cgroupProcsFDs = cgroups?.procsFDs ?? []
@@ -196,16 +266,28 @@ public struct Runner {
         // Landlock's denials, read from before the agent starts (nil where this mpm-run cannot see them).
         let landlockDenials = LandlockDenials.open(agentUID: identity.uid, landlockABI: ruleset.abi)
         if landlockDenials != nil { plan.landlockRestrictFlags = LandlockDenials.restrictFlags }
+        if control?.isCancelled ?? false {
+            throw Refusal(description: "cancelled before it started", code: .cancelled)
+        }
         let started = Monotonic.now()
-        let launched: Swift.Result<LaunchedChild, LaunchFailure>
-        do throws(LaunchFailure) { launched = .success(try Launcher.launch(plan)) } catch { launched = .failure(error) }
-        close(out[1]); close(err[1])
-        if devNull >= 0 { close(devNull) }
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        let launched: Swift.Result<LaunchedChild, LaunchFailure> = Self.launchLock.withLock { _ in
+            guard mpm_pipe(&out) == 0 else { return .failure(.pipe(errno)) }
+            guard mpm_pipe(&err) == 0 else {
+                let e = errno
+                close(out[0]); close(out[1])
+                return .failure(.pipe(e))
+            }
+            plan.stdout = out[1]
+            plan.stderr = err[1]
+            defer { close(out[1]); close(err[1]) }
+            do throws(LaunchFailure) { return .success(try Launcher.launch(plan)) } catch { return .failure(error) }
+        }
         let child: LaunchedChild
         switch launched {
         case .success(let c): child = c
         case .failure(let failure):
-            close(out[0]); close(err[0])
+            if case .pipe = failure {} else { close(out[0]); close(err[0]) }
             let what = failure.exitCode == 127 ? "\(argv[0]): command not found" : failure.description
             throw rejected(what, status: failure.exitCode)
         }
@@ -217,8 +299,9 @@ public struct Runner {
                                  maxOutputBytes: policy.limits.maxOutputBytes,
                                  maxDenials: policy.incidents.maxDenialsPerRun,
                                  secretValues: env.secretValues(of: policy)),
-            recorder: recorder, signalFD: signalFD)
+            recorder: recorder, signalFD: signalFD, control: control)
         supervisor.landlockDenials = landlockDenials
+        if let control, !control.attach(pid: child.pid, pidfd: child.pidfd) { supervisor.cancel() }
         // No unaudited run: if the log refuses the start, the agent is ended at once.
         let recorded = recorder.record(Event(.runStarted, runID: runID, agentID: agentID, [
             "pid": .int(Int(child.pid)), "profile": policy.profile.map(JSONValue.string) ?? .null,

@@ -7,6 +7,17 @@ public protocol OutputSink: AnyObject {
     func deliver(_ stream: OutputStreamKind, _ bytes: UnsafeRawBufferPointer)
     /// Called once when the run ends, to write out anything held back.
     func finish()
+    /// True while the reader is behind: the supervisor then stops reading the agent's pipes
+    /// (the agent blocks on a full pipe) until `resumeFD` becomes readable. Nothing is
+    /// buffered without bound and nothing is dropped.
+    var backlogged: Bool { get }
+    /// Polled while `backlogged`; -1 for a sink that never falls behind.
+    var resumeFD: Int32 { get }
+}
+
+extension OutputSink {
+    public var backlogged: Bool { false }
+    public var resumeFD: Int32 { -1 }
 }
 
 public enum OutputStreamKind: String, Sendable, Codable { case stdout, stderr }
@@ -77,10 +88,12 @@ public final class RunSupervisor {
     let config: Configuration
     let signalFD: Int32
     let recorder: EventRecorder
-    private var buffer: UnsafeMutableRawBufferPointer
-
+    /// Another thread's cancel (serve's `cancel`, shutdown).
+    let control: RunControl?
     /// Landlock's denials of this run, from the audit records (root, audit on): set before `run`.
     public var landlockDenials: LandlockDenials?
+    private var buffer: UnsafeMutableRawBufferPointer
+
     // What the run has come to.
     private var reason = RunOutcome.Reason.exited
     private var killed = false
@@ -93,8 +106,9 @@ public final class RunSupervisor {
 
     /// Takes ownership of the two pipe read ends, the child's pidfd and its listener.
     public init(child: LaunchedChild, stdoutFD: Int32, stderrFD: Int32, configuration: Configuration,
-                recorder: EventRecorder, signalFD: Int32 = -1) {
+                recorder: EventRecorder, signalFD: Int32 = -1, control: RunControl? = nil) {
         self.child = child
+        self.control = control
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
         self.config = configuration
@@ -152,12 +166,24 @@ public final class RunSupervisor {
         var drainDeadline: Monotonic.Instant?
 
         while !(exited && open.isEmpty) {
+            if let control, control.isCancelled, !killed, !exited { end(.cancelled) }
             var fds: [pollfd] = []
             var kinds: [OutputStreamKind?] = []
-            for (kind, fd) in open {
-                fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
-                kinds.append(kind)
+            // A slow reader: leave the pipes unread (the agent blocks) until it catches up.
+            let paused = sink.backlogged
+            if !paused {
+                for (kind, fd) in open {
+                    fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                    kinds.append(kind)
+                }
+            } else if drainDeadline != nil {
+                // Waiting on the reader is not waiting on the pipes: the drain's bound restarts.
+                drainDeadline = Monotonic.now().adding(seconds: 2)
             }
+            let resumeIndex = paused && sink.resumeFD >= 0 ? fds.count : -1
+            if resumeIndex >= 0 { fds.append(pollfd(fd: sink.resumeFD, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
+            let controlIndex = control.map { $0.wakeFD >= 0 } ?? false ? fds.count : -1
+            if controlIndex >= 0 { fds.append(pollfd(fd: control!.wakeFD, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
             let pidIndex = exited ? -1 : fds.count
             if !exited { fds.append(pollfd(fd: child.pidfd, events: Int16(POLLIN), revents: 0)); kinds.append(nil) }
             let listenerIndex = listening ? fds.count : -1
@@ -196,6 +222,11 @@ public final class RunSupervisor {
             }
             for (i, p) in fds.enumerated() where p.revents != 0 {
                 switch i {
+                case resumeIndex:
+                    continue  // the sink clears it; the next round polls the pipes again
+                case controlIndex:
+                    control?.acknowledge()
+                    if !killed && !exited { end(.cancelled) }
                 case signalIndex:
                     let signo = mpm_read_signal(signalFD)
                     supervisorSignal = signo
@@ -263,6 +294,7 @@ public final class RunSupervisor {
 
         var status = mpm_exit()
         _ = mpm_wait_run(child.run, child.pidfd, &status)
+        control?.detach()
         mpm_release(child.run)
         let duration = Monotonic.now().milliseconds(since: started)
         return RunOutcome(
