@@ -12,7 +12,7 @@ struct MPMRunCommand: ParsableCommand {
             type maps to a permission profile in --profiles-dir.
             """,
         version: MPMRunVersion.string,
-        subcommands: [Run.self, Check.self, Explain.self, Doctor.self, Audit.self],
+        subcommands: [Run.self, Serve.self, Check.self, Explain.self, Doctor.self, Audit.self],
         defaultSubcommand: Run.self
     )
 

@@ -68,9 +68,7 @@ struct Run: ParsableCommand {
             }
             var runner = Runner(catalog: locations.catalog(), projectRoot: try locations.projectRoot(),
                                 workingDirectory: currentDirectory(), environment: environment)
-            let logPath = log.path
-            runner.protectedPaths.append(Runner.absolute(String(logPath[..<(logPath.lastIndex(of: "/") ?? logPath.endIndex)]),
-                                                         in: currentDirectory()))
+            runner.protectedPaths.append(auditFolder(log.path, cwd: currentDirectory()))
             let reporter: RunReporter = json ? JSONLinesReporter() : TerminalReporter()
             let result: Runner.Result
             do throws(Runner.Refusal) {

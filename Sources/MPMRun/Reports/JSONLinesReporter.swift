@@ -4,16 +4,31 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// `mpm-run <agent> --json`: the same objects as serve's notifications (CONTRACT.md section 7),
-/// one JSON-RPC notification per line on stdout and nothing else there.
+/// Where a run's JSON lines go: stdout for `--json`, serve's shared output for serve.
+public protocol JSONLineOutput: AnyObject {
+    /// One complete line, newline included.
+    func write(line: [UInt8])
+    /// See `OutputSink.backlogged`.
+    var backlogged: Bool { get }
+    var resumeFD: Int32 { get }
+}
+
+/// `mpm-run <agent> --json` and each run of `serve`: the notifications of CONTRACT.md
+/// sections 6 and 7, one JSON-RPC notification per line.
 public final class JSONLinesReporter: RunReporter {
     private var currentRun: String?
     /// Bytes of an unfinished UTF-8 sequence at the end of the last chunk, per stream: held
     /// back so that text stays text instead of turning into base64 at every chunk edge.
     private var carry: [OutputStreamKind: [UInt8]] = [:]
-    let out = TerminalSink()
+    let output: JSONLineOutput
 
-    public init() {}
+    /// Lines to mpm-run's stdout.
+    public convenience init() { self.init(output: StdoutLines()) }
+
+    public init(output: JSONLineOutput) { self.output = output }
+
+    public var backlogged: Bool { output.backlogged }
+    public var resumeFD: Int32 { output.resumeFD }
 
     public func started(runID: String, agent: String, pid: Int32) {
         currentRun = runID
@@ -48,6 +63,20 @@ public final class JSONLinesReporter: RunReporter {
         ])
     }
 
+    /// serve's `run/exited` for a run that was accepted but never launched: the sandbox
+    /// could not be made, its input was refused, or it was cancelled first.
+    public func notStarted(runID: String, reason: RunOutcome.Reason, status: Int32, error: String, durationMS: Int) {
+        emit("run/exited", [
+            "run_id": .string(runID),
+            "exit_code": reason == .cancelled ? .null : .int(Int(status)),
+            "signal": .null,
+            "reason": .string(reason.rawValue),
+            "duration_ms": .int(durationMS),
+            "output_dir": .null,
+            "error": .string(error),
+        ])
+    }
+
     private func emitOutput(_ stream: OutputStreamKind, _ bytes: ArraySlice<UInt8>) {
         var params: [String: JSONValue] = ["run_id": currentRun.map(JSONValue.string) ?? .null, "stream": .string(stream.rawValue)]
         if let text = String(validating: bytes, as: UTF8.self) {
@@ -60,9 +89,7 @@ public final class JSONLinesReporter: RunReporter {
     }
 
     private func emit(_ method: String, _ params: [String: JSONValue]) {
-        let line = JSONValue.object(["jsonrpc": "2.0", "method": .string(method), "params": .object(params)]).compactText + "\n"
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { out.deliver(.stdout, UnsafeRawBufferPointer($0)) }
+        output.write(line: JSONRPC.line(JSONRPC.notification(method, params)))
     }
 
     /// The length of the longest prefix that does not end inside a UTF-8 sequence.
@@ -81,4 +108,12 @@ public final class JSONLinesReporter: RunReporter {
         }
         return bytes.count
     }
+}
+
+/// `--json`'s lines: straight to stdout, blocking (a slow reader slows the agent).
+final class StdoutLines: JSONLineOutput {
+    let out = TerminalSink()
+    func write(line: [UInt8]) { line.withUnsafeBytes { out.deliver(.stdout, $0) } }
+    var backlogged: Bool { false }
+    var resumeFD: Int32 { -1 }
 }
