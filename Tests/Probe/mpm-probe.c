@@ -925,6 +925,20 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(t, "sleep")) { sleep((unsigned)atoi(a)); printf("sleep: done\n"); return 0; }
     if (!strcmp(t, "echo")) { printf("%s\n", a); return 0; }
+    if (!strcmp(t, "random-out")) {  // `b` pseudo-random bytes from seed `a` (xorshift64, little-endian words)
+        unsigned long long x = strtoull(a, NULL, 10) | 1, left = strtoull(argc > 3 ? argv[3] : "0", NULL, 10);
+        unsigned char buf[65536];
+        while (left > 0) {
+            size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
+            for (size_t i = 0; i < n; i += 8) {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                for (size_t k = 0; k < 8 && i + k < n; k++) buf[i + k] = (unsigned char)(x >> (8 * k));
+            }
+            if (fwrite(buf, 1, n, stdout) != n) return 1;
+            left -= n;
+        }
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (!strcmp(t, "exit")) return atoi(a);
     int rt = redteam(t, argc, argv);
     if (rt >= 0) return rt;
