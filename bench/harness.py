@@ -410,8 +410,20 @@ class Serve:
             self.p.stdin.close()
         except OSError:
             pass
+        # serve writes every run's end before it exits: read stdout to EOF, as an
+        # orchestrator must, or its writer blocks on a full pipe.
+        deadline = time.monotonic() + wait
+        while not self.eof and time.monotonic() < deadline:
+            if not self.sel.select(max(0.0, deadline - time.monotonic())):
+                continue
+            try:
+                self.eof = not os.read(self.fd, 1 << 20)
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
         try:
-            self.p.wait(wait)
+            self.p.wait(max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             log(f"  serve did not exit {wait:.0f} s after shutdown; killing it")
             self.p.kill()
