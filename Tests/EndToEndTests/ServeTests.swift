@@ -284,6 +284,30 @@ import Testing
         #expect(serve.badLines.isEmpty, "\(serve.badLines.prefix(3))")
     }
 
+    /// An agent that writes a little more than serve may queue, then exits at once: the rest
+    /// waits in its pipe while the reader is paused, for longer than the 2 s drain after the
+    /// agent's end. It must still arrive, not be given up on as output nobody closed.
+    @Test func outputLeftInThePipeWaitsForAPausedReaderAfterTheAgentExits() throws {
+        let p = try project(.root)
+        try p.agent("random", ["random-out"])
+        let serve = try ServeSession(p)
+        _ = try serve.call("status")
+        serve.pause()
+        let seed: UInt64 = 77, size = 240 << 10
+        let requestID = serve.request("run", ["agent": "random", "args": ["\(seed)", "\(size)"]])
+        sleep(5)
+        serve.resume()
+        let answer = try #require(serve.waitFor { $0["id"] as? Int == requestID })
+        let id = try #require(runID(answer), "\(answer)")
+        let exited = try #require(serve.exited(id))
+        #expect(exited["exit_code"] as? Int == 0)
+        let got = serve.stdout(of: id)
+        #expect(got.count == size)
+        #expect(got == probeRandomBytes(seed: seed, count: size))
+        serve.closeInput()
+        #expect(serve.waitForExit()?.status == 0)
+    }
+
     /// The orchestrator stops reading for seconds while agents write megabytes: serve holds
     /// the agents back (memory stays bounded) and loses nothing.
     @Test func aSlowReaderHoldsAgentsBackWithoutLosingBytes() throws {

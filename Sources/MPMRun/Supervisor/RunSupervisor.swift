@@ -214,7 +214,8 @@ public final class RunSupervisor {
             if n == 0 {
                 // Woken by a deadline: the drain's, the run's, or only a redactor's hold.
                 if exited {
-                    if drainDeadline.map({ Monotonic.now() >= $0 }) ?? true { break }  // give up on output still open
+                    // Not while paused: what is left in the pipes waits for the reader, however slow.
+                    if !paused, drainDeadline.map({ Monotonic.now() >= $0 }) ?? true { break }  // give up on output still open
                 } else if !killed && Monotonic.now() >= deadline {
                     end(.timeout, incident: ("timeout", "ran longer than its \(config.timeoutSeconds) s timeout"))
                 }
