@@ -142,3 +142,29 @@ import Testing
         #expect(try p.mpmRun(["probe-agent"]).stdout == "read: ok\n")
     }
 }
+
+/// Another supervisor's sweep of stale run cgroups must not take a live run's cgroup in the
+/// moment between its creation and its init joining it (the run then failed with "joining
+/// the run's cgroups: No such device"), even when that run's sandbox is under another TMPDIR.
+@Suite struct StaleCgroupSweepTests {
+    @Test func aFreshEmptyRunCgroupSurvivesAnotherMPMRunStarting() throws {
+        try #require(getuid() == 0, "run cgroups exist only on the root path")
+        let own = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
+        let folders: [String] = own.split(separator: "\n").flatMap { line -> [String] in
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] != "0" else { return [] }
+            let path = parts[2] == "/" ? "" : String(parts[2])
+            return parts[1].split(separator: ",").filter { $0 == "memory" || $0 == "pids" }.map { "/sys/fs/cgroup/\($0)\(path)" }
+        }
+        try #require(!folders.isEmpty, "no v1 memory or pids cgroup here")
+        let name = "mpm-run-r0test-\(UInt32.random(in: 0...UInt32.max))"
+        for folder in folders { #expect(mkdir(folder + "/" + name, 0o700) == 0, "\(folder)") }
+        defer { for folder in folders { rmdir(folder + "/" + name) } }
+        let p = try SandboxProject(.root, permissions: [])
+        try p.agent("quick", ["exit", "0"])
+        #expect(try p.mpmRun(["quick"]).status == 0)
+        for folder in folders {
+            #expect(access(folder + "/" + name, F_OK) == 0, "the sweep removed a fresh run cgroup in \(folder)")
+        }
+    }
+}

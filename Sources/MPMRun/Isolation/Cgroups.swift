@@ -61,9 +61,9 @@ public final class RunCgroups {
         return cg.groups.isEmpty ? nil : cg
     }
 
-    /// Removes run cgroups left by a supervisor that was killed: those whose sandbox folder
-    /// is gone (the stale-sandbox sweep runs first). A live run's cgroup is never empty, and
-    /// the kernel refuses to remove a cgroup with processes in it.
+    /// Removes run cgroups left by a supervisor that was killed: those older than a minute
+    /// whose sandbox folder is gone (the stale-sandbox sweep runs first). The kernel refuses
+    /// to remove a cgroup with processes in it.
     public static func removeStale(sandboxFolder: String) {
         guard geteuid() == 0 else { return }
         for (_, base) in ownFolders() {
@@ -75,6 +75,11 @@ public final class RunCgroups {
                 }
                 guard name.hasPrefix(namePrefix) else { continue }
                 let runID = String(name.dropFirst(namePrefix.count))
+                // A run's cgroup is empty for a moment between its creation and init joining
+                // it, and its sandbox may be under another TMPDIR than ours: only a cgroup
+                // left for a minute is stale (rmdir refuses one that still has processes).
+                var st = stat()
+                guard stat(base + "/" + name, &st) == 0, time(nil) - st.st_ctim.tv_sec > 60 else { continue }
                 if access(sandboxFolder + "/" + runID, F_OK) != 0 { rmdir(base + "/" + name) }
             }
         }
