@@ -344,4 +344,54 @@ import Testing
         #expect(serve.waitForExit()?.status == 0)
         #expect(serve.badLines.isEmpty)
     }
+
+    /// An orchestrator that keeps writing requests but stops reading answers: serve stops
+    /// reading stdin instead of queueing answers without bound, and answers every request
+    /// once the reader is back.
+    @Test func answersAreBoundedWhenTheReaderStops() throws {
+        let p = try project(.root)
+        let serve = try ServeSession(p)
+        _ = try serve.call("status")
+        let baseline = serve.residentKB
+        serve.pause()
+        let pad = String(repeating: "p", count: 200_000)
+        let count = 250
+        let writer = Thread {
+            for i in 0..<count { serve.send(raw: #"{"jsonrpc":"2.0","id":"\#(pad)-\#(i)","method":"status"}"#) }
+        }
+        writer.start()
+        var peak = 0
+        for _ in 0..<40 {
+            usleep(100_000)
+            peak = max(peak, serve.residentKB)
+        }
+        serve.resume()
+        let deadline = Date().addingTimeInterval(180)
+        while serve.received.count < count + 1 && Date() < deadline { usleep(50_000) }
+        #expect(serve.received.count == count + 1, "every request is answered once the reader is back")
+        // 50 MB of answers were asked for while nobody read: serve held back instead.
+        #expect(peak - baseline < 24 << 10, "serve grew from \(baseline) KiB to \(peak) KiB")
+        serve.closeInput()
+        #expect(serve.waitForExit()?.status == 0)
+        #expect(serve.badLines.isEmpty)
+    }
+
+    /// SIGTERM while the reader never reads again: serve gives the last lines a bounded time,
+    /// then exits (1) instead of hanging on a full pipe.
+    @Test func sigtermDoesNotHangOnAReaderThatNeverReads() throws {
+        let p = try project(.root)
+        try p.agent("random", ["random-out"])
+        let serve = try ServeSession(p)
+        _ = try serve.call("status")
+        serve.pause()
+        serve.request("run", ["agent": "random", "args": ["5", "\(8 << 20)"]])
+        usleep(1_500_000)
+        kill(serve.process.processIdentifier, SIGTERM)
+        let started = Date()
+        while serve.process.isRunning && Date().timeIntervalSince(started) < 30 { usleep(50_000) }
+        #expect(!serve.process.isRunning, "serve must exit after SIGTERM even when nobody reads")
+        #expect(Date().timeIntervalSince(started) < 25)
+        #expect(serve.process.terminationStatus == 1)
+        serve.resume()
+    }
 }

@@ -83,6 +83,19 @@ public struct Catalog: Sendable {
         }
     }
 
+    /// The same folders without what was read from them: what a run holds for its length
+    /// once its policy is resolved (serve has a catalog per run).
+    public func emptied() -> Catalog {
+        var c = self
+        c.agents = [:]
+        c.filesByID = [:]
+        c.profiles = ProfileSet(results: [])
+        c.diagnostics = []
+        c.sources = []
+        c.idLocations = [:]
+        return c
+    }
+
     private var brokenAgentFiles = 0
     /// file → where its agent_id stands, for the duplicate message.
     private var idLocations: [String: SourceLocation] = [:]

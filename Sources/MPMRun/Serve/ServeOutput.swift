@@ -78,10 +78,7 @@ final class ServeOutput: Sendable {
     var queuedBytes: Int { state.withLock { $0.total } }
 
     func forget(_ channel: Int) {
-        state.withLock { s in
-            s.waiting[channel] = nil
-            if s.pending[channel] == 0 { s.pending[channel] = nil }
-        }
+        state.withLock { s in _ = s.waiting.removeValue(forKey: channel) }
     }
 
     /// No more lines will come: the writer ends once the queue is empty.
@@ -125,7 +122,8 @@ final class ServeOutput: Sendable {
             let ok = writeAll(batch)
             let wakeUp = state.withLock { s -> [Int32] in
                 for (channel, n) in written {
-                    s.pending[channel, default: 0] -= n
+                    let left = (s.pending[channel] ?? 0) - n
+                    s.pending[channel] = left > 0 ? left : nil  // a long-lived serve keeps no entry per past run
                     s.total -= n
                 }
                 if !ok {

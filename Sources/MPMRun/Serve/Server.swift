@@ -81,12 +81,20 @@ public final class Server: @unchecked Sendable {
         var reader = LineReader(fd: inputFD, maxLineBytes: JSONRPC.maxLineBytes)
         var status: Int32 = 0
         var brokenSeen = false
+        var signalled = false
+        // Answers are bounded like run output: while too many wait for stdout, stdin is not
+        // read (an orchestrator that writes but does not read cannot grow serve).
+        let answersResume = mpm_eventfd()
+        defer { close(answersResume) }
         while accepting || runCount > 0 {
             var fds = [pollfd(fd: runEnded, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: output.brokenFD, events: Int16(POLLIN), revents: 0)]
             if signalFD >= 0 { fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)) }
-            let inputIndex = accepting ? fds.count : -1
-            if accepting { fds.append(pollfd(fd: inputFD, events: Int16(POLLIN), revents: 0)) }
+            mpm_eventfd_clear(answersResume)
+            let answersWait = accepting && output.isBacklogged(0, resumeFD: answersResume)
+            let inputIndex = accepting && !answersWait ? fds.count : -1
+            if inputIndex >= 0 { fds.append(pollfd(fd: inputFD, events: Int16(POLLIN), revents: 0)) }
+            if answersWait { fds.append(pollfd(fd: answersResume, events: Int16(POLLIN), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }
                 Console.err("mpm-run serve: poll: \(errnoText(errno))")
@@ -103,6 +111,7 @@ public final class Server: @unchecked Sendable {
             if signalFD >= 0 && fds[2].revents != 0 {
                 let signo = mpm_read_signal(signalFD)
                 Console.err("mpm-run serve: received signal \(signo): cancelling every run")
+                signalled = true
                 stopAccepting(cancelRuns: true)
             }
             if inputIndex >= 0 && fds[inputIndex].revents != 0 {
@@ -120,6 +129,18 @@ public final class Server: @unchecked Sendable {
             }
         }
         output.close()
+        if signalled {
+            // Asked to stop by a signal: what is left is written if the reader reads it soon,
+            // but a reader that never does cannot keep serve alive.
+            var drained = pollfd(fd: output.drainedFD, events: Int16(POLLIN), revents: 0)
+            while poll(&drained, 1, Self.signalFlushSeconds * 1000) < 0 && errno == EINTR {}
+            if drained.revents == 0 {
+                Console.err("mpm-run serve: stdout was not read for \(Self.signalFlushSeconds) s after the signal: "
+                            + "exiting with \(output.queuedBytes) bytes unwritten")
+                _ = try? log.sync()
+                return status == 0 ? 1 : status
+            }
+        }
         pthread_join(writer, nil)
         do throws(AuditError) { try log.sync() } catch {
             Console.err("mpm-run serve: \(error.description)")
@@ -127,6 +148,9 @@ public final class Server: @unchecked Sendable {
         }
         return status
     }
+
+    /// How long serve waits, after SIGTERM or SIGINT, for a reader to take the last lines.
+    static let signalFlushSeconds: Int32 = 10
 
     private var runCount: Int { runs.withLock { $0.count } }
 
@@ -258,10 +282,12 @@ public final class Server: @unchecked Sendable {
         runs.withLock { $0[runID] = entry }
         let channel = output.channel()
         let auditLog = log
+        // The run's thread needs the folders, not the files read for its policy.
+        let launcher = { var r = runner; r.catalog = runner.catalog.emptied(); return r }()
         let accepted = request
         pendingStarts.append { [self] in
             let body: @Sendable () -> Void = { [self] in
-                Self.runToEnd(runner: runner, prepared: prepared, request: accepted, control: control, channel: channel, log: auditLog)
+                Self.runToEnd(runner: launcher, prepared: prepared, request: accepted, control: control, channel: channel, log: auditLog)
                 ended(runID)
             }
             if startThread(stackSize: 1 << 20, body) == nil {

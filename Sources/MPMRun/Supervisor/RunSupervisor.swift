@@ -176,8 +176,9 @@ public final class RunSupervisor {
                     fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
                     kinds.append(kind)
                 }
-            } else if drainDeadline != nil {
+            } else if drainDeadline != nil && reason != .cancelled {
                 // Waiting on the reader is not waiting on the pipes: the drain's bound restarts.
+                // (Not for a cancelled run: nobody waits for the rest of its output.)
                 drainDeadline = Monotonic.now().adding(seconds: 2)
             }
             let resumeIndex = paused && sink.resumeFD >= 0 ? fds.count : -1
@@ -214,8 +215,9 @@ public final class RunSupervisor {
             if n == 0 {
                 // Woken by a deadline: the drain's, the run's, or only a redactor's hold.
                 if exited {
-                    // Not while paused: what is left in the pipes waits for the reader, however slow.
-                    if !paused, drainDeadline.map({ Monotonic.now() >= $0 }) ?? true { break }  // give up on output still open
+                    // Not while paused: what is left in the pipes waits for the reader, however
+                    // slow, unless the run was cancelled.
+                    if !paused || reason == .cancelled, drainDeadline.map({ Monotonic.now() >= $0 }) ?? true { break }  // give up on output still open
                 } else if !killed && Monotonic.now() >= deadline {
                     end(.timeout, incident: ("timeout", "ran longer than its \(config.timeoutSeconds) s timeout"))
                 }
