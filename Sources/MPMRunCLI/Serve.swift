@@ -12,7 +12,8 @@ struct Serve: ParsableCommand {
             run/output, run/event, run/exited (CONTRACT.md section 6). Agents and profiles are \
             read again for every request. EOF on stdin stops accepting requests and exits 0 \
             once the runs have ended; shutdown, SIGTERM and SIGINT cancel the runs first. \
-            Exit status: 0, 1 when stdout was closed under it, 125 when it could not start.
+            Exit status: 0; 1 when stdout was closed under it, or not read for 10 s after \
+            SIGTERM/SIGINT; 125 when it could not start.
             """)
 
     @OptionGroup var locations: Locations
