@@ -1196,7 +1196,7 @@ def main():
     ap.add_argument("--batch-trials", type=int, default=5, help="trials of the 200-launch batch (default 5)")
     ap.add_argument("--batch-size", type=int, default=200, help=argparse.SUPPRESS)
     ap.add_argument("--batch-width", type=int, default=16, help=argparse.SUPPRESS)
-    ap.add_argument("--stream-trials", type=int, default=7, help="trials of the stream (default 7)")
+    ap.add_argument("--stream-trials", type=int, default=11, help="trials of the stream (default 11)")
     ap.add_argument("--stream-mib", type=int, default=1024, help="MiB streamed per trial (default 1024)")
     ap.add_argument("--rss-agents", type=int, default=1000, help="sleeping agents for the RSS measure (default 1000)")
     ap.add_argument("--rss-timeout", type=float, default=300, help="seconds allowed to start them (default 300)")
