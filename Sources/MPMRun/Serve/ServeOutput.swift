@@ -149,21 +149,7 @@ final class ServeOutput: Sendable {
 
     /// Blocking write of the whole batch; false when the reader is gone.
     private func writeAll(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n >= 0 { off += n; continue }
-                if errno == EINTR { continue }
-                if errno == EAGAIN {
-                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&p, 1, -1)
-                    continue
-                }
-                return false
-            }
-            return true
-        }
+        bytes.withUnsafeBytes { writeFully(fd, $0) }
     }
 
     /// The lines of one run: `JSONLinesReporter` writes through it.

@@ -13,20 +13,26 @@ public final class TerminalSink: OutputSink {
     public func deliver(_ stream: OutputStreamKind, _ bytes: UnsafeRawBufferPointer) {
         let fd: Int32 = stream == .stdout ? 1 : 2
         guard !closed.contains(fd) else { return }
-        var off = 0
-        while off < bytes.count {
-            let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
-            if n >= 0 { off += n; continue }
-            if errno == EINTR { continue }
-            if errno == EAGAIN {
-                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                _ = poll(&p, 1, -1)
-                continue
-            }
-            closed.insert(fd)
-            return
-        }
+        if !writeFully(fd, bytes) { closed.insert(fd) }
     }
 
     public func finish() {}
+}
+
+/// Writes all of `bytes` to `fd`, waiting for a non-blocking one to drain; false once the
+/// reader is gone (EPIPE) or the write fails otherwise.
+func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var off = 0
+    while off < bytes.count {
+        let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
+        if n >= 0 { off += n; continue }
+        if errno == EINTR { continue }
+        if errno == EAGAIN {
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, -1)
+            continue
+        }
+        return false
+    }
+    return true
 }
