@@ -19,6 +19,10 @@ struct MPMRunCommand: ParsableCommand {
     /// Parses and runs, turning every error into one line on stderr: 125 for bad usage
     /// (as for a refused run), the command's own code otherwise.
     static func main() {
+        // Past a file size limit (RLIMIT_FSIZE), a write fails with EFBIG instead of killing
+        // mpm-run mid-run: the run is refused with one line and a record that did not fit is
+        // taken back. Agents start with every signal at its default again.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

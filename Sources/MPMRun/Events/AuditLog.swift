@@ -73,7 +73,14 @@ public final class AuditLog: Sendable {
             bytes.reserveCapacity(line.count + 2)
             bytes.append(contentsOf: line)
             bytes.append(UInt8(ascii: "\n"))
-            try writeAll(fd, bytes)
+            do throws(AuditError) {
+                try writeAll(fd, bytes)
+            } catch {
+                // A record that did not fit whole (disk full, a file size limit) is taken back:
+                // a torn line would break the chain for every later reader and writer.
+                while ftruncate(fd, off_t(st.st_size)) != 0 && errno == EINTR {}
+                throw error
+            }
             return .object(record)
         }
     }
