@@ -1,9 +1,9 @@
 /// Every profile in `profiles/`, and the one rule that maps an agent type to a profile.
 ///
 /// Fail closed: a type claimed by a broken profile is refused with that profile's error,
-/// never handed to the `"*"` fallback or the empty set; and while a profile file is so
-/// broken that its claims cannot be read, no type may fall back at all, because that
-/// file might be the one that claims it.
+/// never handed to the `"*"` fallback or the empty set; and while any profile file is
+/// broken, no type may fall back at all, because that file might be the one that claims
+/// it (its claims unreadable, or cut short by a rewrite in progress).
 public struct ProfileSet: Sendable {
     public struct Entry: Sendable {
         public var file: String
@@ -72,8 +72,12 @@ public struct ProfileSet: Sendable {
             if let p = e.profile { return .profile(p, wildcard: false) }
             return .refused(brokenReason(e))
         }
-        if let unreadable = entries.first(where: { $0.claims == nil }) {
-            return .refused("\(unreadable.file) is invalid and may claim type '\(key)': \(firstError(unreadable))")
+        // An invalid profile's claims cannot be trusted to be complete either (a file read
+        // while it is rewritten in place may end inside its applies_to, `- pro` of `- probe`):
+        // while any profile is invalid, no type falls back.
+        let cutShort = entries.first { e in e.profile == nil && !(e.claims?.contains { $0.value == Profile.wildcard } ?? false) }
+        if let broken = entries.first(where: { $0.claims == nil }) ?? cutShort {
+            return .refused("\(broken.file) is invalid and may claim type '\(key)': \(firstError(broken))")
         }
         let wild = entries.filter { $0.claims?.contains(where: { $0.value == Profile.wildcard }) ?? false }
         if wild.count > 1 {
