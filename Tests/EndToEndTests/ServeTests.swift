@@ -282,6 +282,10 @@ import Testing
         serve.closeInput()
         #expect(serve.waitForExit()?.status == 0)
         #expect(serve.badLines.isEmpty, "\(serve.badLines.prefix(3))")
+        // The records of 64 runs at a time, appended from as many threads, make one unbroken chain.
+        let verify = try MPMRun.run(["audit", "verify", "--audit-log", p.auditLog], cwd: p.root)
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(try p.audit("run_exited").count == total)
     }
 
     /// An agent that writes a little more than serve may queue, then exits at once: the rest

@@ -940,6 +940,14 @@ int main(int argc, char **argv) {
         return fflush(stdout) == 0 ? 0 : 1;
     }
     if (!strcmp(t, "exit")) return atoi(a);
+    if (!strcmp(t, "exec-dfl")) {  // not an attack: run argv[2...] with every signal at its default (a test runner may ignore some)
+        for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(a, argv + 2);
+        return report(t, -1);
+    }
     int rt = redteam(t, argc, argv);
     if (rt >= 0) return rt;
     fprintf(stderr, "mpm-probe: unknown test %s\n", t);
