@@ -150,7 +150,7 @@ import Testing
     /// The audit log's file system fills up: runs go on while their records fit, and once a
     /// record does not, the log still verifies (no torn line), a run is refused with one line,
     /// and runs work again once there is room.
-    @Test(.enabled(if: Supervisor.isRoot, "mounting a tmpfs needs root"), arguments: Supervisor.available)
+    @Test(.enabled(if: SmallTmpfs.available, "mounting a tmpfs needs root (CAP_SYS_ADMIN)"), arguments: Supervisor.available)
     func aFullDiskRefusesTheRunAndCorruptsNothing(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: [], incidents: Self.generous)
         let mount = try SmallTmpfs(at: p.root + "/state", size: "64k", owner: s == .nobody ? 65534 : 0)
@@ -204,7 +204,10 @@ import Testing
         let p = try SandboxProject(s, permissions: [], incidents: Self.generous)
         let tmp = try p.privateTMPDIR()
         try p.agent("echo", ["echo", "hello"])
-        #expect(try runToEnd(p, ["echo"], environment: ["TMPDIR": tmp]).status == 0)
+        // A log of a few KiB: bigger than the seccomp filter that a launch writes to a memfd
+        // (about 2 KiB), so that the log is what meets the limit. Then a log of one run, which
+        // the filter's memfd meets first.
+        for _ in 0..<4 { #expect(try runToEnd(p, ["echo"], environment: ["TMPDIR": tmp]).status == 0) }
         let size = try #require(try FileManager.default.attributesOfItem(atPath: p.auditLog)[.size] as? Int)
         // Room for part of one record: the write is cut short by the limit, then fails.
         for limit in [size + 100, size] {
@@ -214,10 +217,23 @@ import Testing
             #expect(!looksLikeACrash(r.status, r.stderr), "limit \(limit - size) bytes past the log: \(r.status) \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
             #expect(r.stderr.contains("audit log"), "\(r.stderr)")
+            withKnownIssue("the agent is started before run_started is written: it runs (and its output is relayed) until the failed record kills it", isIntermittent: true) {
+                #expect(r.status == 125 && r.stdout.isEmpty, "\(r.status) \(r.stdout.debugDescription)")
+            }
             let v = try p.verifyAudit()
             #expect(v.status == 0, "\(v.text)")
-            FaultFigures.note("RLIMIT_FSIZE log+\(limit - size) B (\(s)): exit \(r.status), \(r.stderr.trimmingCharacters(in: .newlines))")
+            FaultFigures.note("RLIMIT_FSIZE log (\(size) B)+\(limit - size) B (\(s)): exit \(r.status), stdout \(r.stdout.debugDescription), \(r.stderr.trimmingCharacters(in: .newlines))")
         }
+        // A small log: the limit is met by the seccomp filter's memfd before the log.
+        try Data().write(to: URL(fileURLWithPath: p.auditLog))
+        #expect(try runToEnd(p, ["echo"], environment: ["TMPDIR": tmp]).status == 0)
+        let small = try #require(try FileManager.default.attributesOfItem(atPath: p.auditLog)[.size] as? Int)
+        let r = try runToEnd(p, ["echo"], environment: ["TMPDIR": tmp],
+                             prefix: [Probe.path, "exec-dfl", "/usr/bin/prlimit", "--fsize=\(small + 100):unlimited", "--"])
+        #expect(!looksLikeACrash(r.status, r.stderr), "\(r.status) \(r.stderr)")
+        #expect(r.status == 125 && r.stdout.isEmpty && r.stderr.split(separator: "\n").count == 1, "\(r.status) \(r.stderr)")
+        #expect(try p.verifyAudit().status == 0)
+        FaultFigures.note("RLIMIT_FSIZE log (\(small) B)+100 B (\(s)): exit \(r.status), \(r.stderr.trimmingCharacters(in: .newlines))")
         #expect(p.sandboxes(in: tmp).isEmpty)
         #expect(try runToEnd(p, ["echo"], environment: ["TMPDIR": tmp]).status == 0)
         #expect(try p.verifyAudit().status == 0)
@@ -225,7 +241,7 @@ import Testing
 
     /// A log on a read-only file system, or (for an unprivileged mpm-run) a read-only file:
     /// the run is refused before anything starts, with one line that names the log.
-    @Test(.enabled(if: Supervisor.isRoot, "mounting a tmpfs needs root"), arguments: Supervisor.available)
+    @Test(.enabled(if: SmallTmpfs.available, "mounting a tmpfs needs root (CAP_SYS_ADMIN)"), arguments: Supervisor.available)
     func anUnwritableAuditLogRefusesTheRunWithOneLine(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: [], incidents: Self.generous)
         let mount = try SmallTmpfs(at: p.root + "/state", size: "64k", owner: s == .nobody ? 65534 : 0)
@@ -559,6 +575,17 @@ final class SmallTmpfs {
         let rc = Self.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(size),mode=0700,uid=\(owner),gid=\(owner)", "tmpfs", path])
         try #require(rc == 0, "mount tmpfs at \(path) failed")
     }
+
+    /// Whether this test run may mount one (root, in a namespace that allows it).
+    static let available: Bool = {
+        guard Supervisor.isRoot else { return false }
+        let dir = "/tmp/mpm-test-mount-\(getpid())"
+        mkdir(dir, 0o700)
+        defer { rmdir(dir) }
+        guard run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=4k", "tmpfs", dir]) == 0 else { return false }
+        run("/usr/bin/umount", [dir])
+        return true
+    }()
 
     func remount(readOnly: Bool) {
         _ = Self.run("/usr/bin/mount", ["-o", "remount," + (readOnly ? "ro" : "rw"), path])
