@@ -1,6 +1,7 @@
 import CSeccomp
 import CLauncher
 import Glibc
+import Synchronization
 
 /// The seccomp program of a run, compiled with libseccomp and exported as BPF for the
 /// launcher to install. What it denies:
@@ -109,6 +110,8 @@ public struct SeccompFilter: Sendable {
         program = try Self.export(ctx)
     }
 
+    private init(program: [UInt8]) { self.program = program }
+
     /// libseccomp 2.5.4 exports only to a file descriptor: write to a memfd, read it back.
     private static func export(_ ctx: scmp_filter_ctx) throws(BuildError) -> [UInt8] {
         let fd = mpm_memfd("mpm-seccomp")
@@ -121,6 +124,96 @@ public struct SeccompFilter: Sendable {
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
         guard n == size else { throw .libseccomp("reading the exported filter", -EIO) }
         return bytes
+    }
+}
+
+/// Compiling with libseccomp costs far more than the launch it guards (a rule tree, its BPF
+/// export through a memfd), and a program differs between two runs of one policy only in
+/// the launcher's three execve pointers. So each (permissions, notify) is compiled once,
+/// with sentinel values in place of the pointers, and every launch copies that program and
+/// writes its own pointers over the sentinels. A compile whose sentinels are not found
+/// exactly where they belong (the comparisons of execve's arguments) is not cached: such
+/// launches compile their own program, as before.
+extension SeccompFilter {
+    struct TemplateKey: Hashable {
+        var permissions: Set<Permission>
+        var notify: Bool
+    }
+
+    /// A compiled program and where in it each half of each execve pointer goes.
+    struct Template: Sendable {
+        var program: [UInt8]
+        /// (byte offset of an instruction's `k`, which of `sentinelHalves` it holds)
+        var slots: [(offset: Int, half: Int)]
+    }
+
+    /// Values no real pointer has (user space ends below 2^47) and no other comparison
+    /// uses: each 32-bit half is distinct, so a half found in the program is known to be
+    /// the one that was put there.
+    static let sentinels = OwnExec(path: 0x7E5A_3C11_6B2D_9F01, argv: 0x7E5A_3C22_6B2D_9F02, envp: 0x7E5A_3C33_6B2D_9F03)
+    static let sentinelHalves: [UInt32] = halves(sentinels)
+
+    /// path high, path low, argv high, argv low, envp high, envp low.
+    static func halves(_ own: OwnExec) -> [UInt32] {
+        [own.path, own.argv, own.envp].flatMap { [UInt32(truncatingIfNeeded: UInt64($0) >> 32), UInt32(truncatingIfNeeded: $0)] }
+    }
+
+    private static let templates = Mutex<[TemplateKey: Template]>([:])
+
+    /// The program for a launch whose execve uses `ownExec`: the cached compile of this
+    /// policy with the pointers patched in, or a fresh compile.
+    public static func forLaunch(permissions: Set<Permission>, ownExec: OwnExec, notify: Bool) throws(BuildError) -> SeccompFilter {
+        guard let t = try template(permissions: permissions, notify: notify) else {
+            return try SeccompFilter(permissions: permissions, ownExec: ownExec, notify: notify)
+        }
+        // With execute_commands there are no execve rules: nothing to patch.
+        return SeccompFilter(program: t.slots.isEmpty ? t.program : patched(t, with: ownExec))
+    }
+
+    static func patched(_ t: Template, with own: OwnExec) -> [UInt8] {
+        var program = t.program
+        let values = halves(own)
+        program.withUnsafeMutableBytes { raw in
+            for slot in t.slots { raw.storeBytes(of: values[slot.half], toByteOffset: slot.offset, as: UInt32.self) }
+        }
+        return program
+    }
+
+    /// The cached compile for this policy, made on first use. Nil-slotted (and never
+    /// patched) when the policy allows execve; nil when the compile could not be verified.
+    static func template(permissions: Set<Permission>, notify: Bool) throws(BuildError) -> Template? {
+        let key = TemplateKey(permissions: permissions, notify: notify)
+        if let t = templates.withLock({ $0[key] }) { return t }
+        let filter = try SeccompFilter(permissions: permissions, ownExec: sentinels, notify: notify)
+        let template: Template
+        if permissions.contains(.executeCommands) {
+            template = Template(program: filter.program, slots: [])
+        } else {
+            guard let slots = sentinelSlots(filter.program) else { return nil }
+            template = Template(program: filter.program, slots: slots)
+        }
+        templates.withLock { $0[key] = template }
+        return template
+    }
+
+    /// Where the sentinels stand, if every one of the six halves is there and each only as
+    /// the constant of a `jeq` (BPF_JMP | BPF_JEQ | BPF_K): how libseccomp compares a
+    /// 64-bit argument, half by half.
+    static func sentinelSlots(_ program: [UInt8]) -> [(offset: Int, half: Int)]? {
+        let jeqK: UInt16 = 0x15
+        var slots: [(offset: Int, half: Int)] = []
+        var seen = Set<Int>()
+        let ok = program.withUnsafeBytes { raw -> Bool in
+            for i in 0..<(raw.count / 8) {
+                let k = raw.loadUnaligned(fromByteOffset: i * 8 + 4, as: UInt32.self)
+                guard let half = sentinelHalves.firstIndex(of: k) else { continue }
+                guard raw.loadUnaligned(fromByteOffset: i * 8, as: UInt16.self) == jeqK else { return false }
+                slots.append((i * 8 + 4, half))
+                seen.insert(half)
+            }
+            return true
+        }
+        return ok && seen.count == sentinelHalves.count ? slots : nil
     }
 }
 

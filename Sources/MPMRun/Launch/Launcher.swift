@@ -111,7 +111,7 @@ public enum Launcher {
         // Built after the strings exist: the no-execute filter lets through only this execve.
         let filter: SeccompFilter
         do throws(SeccompFilter.BuildError) {
-            filter = try SeccompFilter(
+            filter = try SeccompFilter.forLaunch(
                 permissions: plan.permissions,
                 ownExec: .init(path: UInt(bitPattern: path), argv: UInt(bitPattern: argv.pointer),
                                envp: UInt(bitPattern: envp.pointer)),
