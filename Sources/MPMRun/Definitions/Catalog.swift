@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The agents and profiles of one invocation, read from their folders. Every file is read
 /// and every problem kept, so `check` can list them all; a launch asks for one agent and
@@ -130,5 +131,87 @@ public struct Catalog: Sendable {
         let display = dir.hasPrefix("./") ? String(dir.dropFirst(2)) : dir
         let prefix = display.hasSuffix("/") ? display : display + "/"
         return names.sorted().map { (path: dir + "/" + $0, display: prefix + $0) }
+    }
+}
+
+/// The catalog of a long-lived process (`serve`), read again only when a file of its
+/// folders has changed: an edit is seen at the next request, and an unchanged folder is
+/// not parsed again for every run.
+///
+/// Each request lists both folders and stats their files (about a microsecond a file);
+/// a catalog is reused while the folders, the file names and every file's device, inode,
+/// size, mtime and ctime are as they were. A catalog read while a file had changed within
+/// the last second is not kept at all: a second change within the clock's granularity could
+/// leave the same stamps, so only files that have settled are trusted to show a change.
+public final class CatalogCache: Sendable {
+    public let agentsDir: String
+    public let profilesDir: String
+
+    struct Stamp: Equatable, Sendable {
+        var path: String
+        var errno: Int32
+        var device: UInt64 = 0
+        var inode: UInt64 = 0
+        var size: Int64 = 0
+        var modified: timespec = timespec()
+        var changed: timespec = timespec()
+
+        init(path: String) {
+            self.path = path
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                errno = Glibc.errno
+                return
+            }
+            errno = 0
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+            size = Int64(st.st_size)
+            modified = st.st_mtim
+            changed = st.st_ctim
+        }
+
+        static func == (a: Stamp, b: Stamp) -> Bool {
+            a.path == b.path && a.errno == b.errno && a.device == b.device && a.inode == b.inode && a.size == b.size
+                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+                && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
+        }
+    }
+
+    private struct Entry: Sendable {
+        var stamps: [Stamp]
+        var catalog: Catalog
+    }
+
+    private let cached = Mutex<Entry?>(nil)
+    /// How many times the folders were parsed (for tests).
+    let reads = Atomic<Int>(0)
+
+    public init(agentsDir: String, profilesDir: String) {
+        self.agentsDir = agentsDir
+        self.profilesDir = profilesDir
+    }
+
+    /// The folders and the files a `Catalog` would read, as they are now.
+    func stamps() -> [Stamp] {
+        var ignored: [Diagnostic] = []
+        var out = [Stamp(path: profilesDir), Stamp(path: agentsDir)]
+        for (dir, extensions) in [(profilesDir, ["yaml", "yml"]), (agentsDir, AgentParser.extensions)] {
+            out += Catalog.files(in: dir, extensions: extensions, problems: &ignored).map { Stamp(path: $0.path) }
+        }
+        return out
+    }
+
+    /// The catalog as the files are now.
+    public func current() -> Catalog {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let stamps = stamps()
+        if let entry = cached.withLock({ $0 }), entry.stamps == stamps { return entry.catalog }
+        let catalog = Catalog(agentsDir: agentsDir, profilesDir: profilesDir)
+        reads.add(1, ordering: .relaxed)
+        let settled = stamps.allSatisfy { $0.errno != 0 || $0.changed.tv_sec < now.tv_sec - 1 }
+        cached.withLock { $0 = settled ? Entry(stamps: stamps, catalog: catalog) : nil }
+        return catalog
     }
 }

@@ -52,7 +52,18 @@ public final class JSONLinesReporter: RunReporter {
         emit("run/event", ["run_id": record["run_id"] ?? .null, "event": record])
     }
 
+    /// Called once, just before the `run/exited` line is queued (serve frees the run's slot
+    /// there, so that an orchestrator that starts a run on seeing one end is never told busy).
+    public var beforeExited: (() -> Void)?
+
+    private func willExit() {
+        let hook = beforeExited
+        beforeExited = nil
+        hook?()
+    }
+
     public func exited(runID: String, outcome: RunOutcome, outputDir: String?) {
+        willExit()
         emit("run/exited", [
             "run_id": .string(runID),
             "exit_code": outcome.exitCode.map { .int(Int($0)) } ?? .null,
@@ -66,6 +77,7 @@ public final class JSONLinesReporter: RunReporter {
     /// serve's `run/exited` for a run that was accepted but never launched: the sandbox
     /// could not be made, its input was refused, or it was cancelled first.
     public func notStarted(runID: String, reason: RunOutcome.Reason, status: Int32, error: String, durationMS: Int) {
+        willExit()
         emit("run/exited", [
             "run_id": .string(runID),
             "exit_code": reason == .cancelled ? .null : .int(Int(status)),

@@ -12,8 +12,8 @@ import Synchronization
 /// One thread reads requests and answers them; one thread writes every line to stdout
 /// (`ServeOutput`); each run has a thread of its own from its launch to its end, so that
 /// the run's init (whose parent-death signal follows the thread that cloned it) lives
-/// exactly as long as its supervisor. Agents and profiles are read afresh for every
-/// request, so an edit takes effect at the next `run`.
+/// exactly as long as its supervisor. Every request looks at the agents' and profiles'
+/// files (`CatalogCache`), so an edit takes effect at the next `run`.
 public final class Server: @unchecked Sendable {
     public struct Options: Sendable {
         public var agentsDir: String
@@ -45,8 +45,14 @@ public final class Server: @unchecked Sendable {
 
     let options: Options
     let log: AuditLog
+    let catalogs: CatalogCache
     let output: ServeOutput
+    /// The runs that hold a slot (`--max-concurrent`, `status`, `cancel`): from the answer to
+    /// their `run/exited`.
     private let runs = Mutex<[String: Entry]>([:])
+    /// Run threads not yet finished: a run's sandbox and cgroups are removed after its
+    /// `run/exited`, and serve does not exit before that is done.
+    private let liveRuns = Atomic<Int>(0)
     /// Readable when a run has ended (the reader waits for the last one at EOF).
     private let runEnded = mpm_eventfd()
     private let started = Monotonic.now()
@@ -57,6 +63,7 @@ public final class Server: @unchecked Sendable {
     public init(options: Options, log: AuditLog, outputFD: Int32 = 1) {
         self.options = options
         self.log = log
+        catalogs = CatalogCache(agentsDir: options.agentsDir, profilesDir: options.profilesDir)
         output = ServeOutput(fd: outputFD)
     }
 
@@ -86,7 +93,7 @@ public final class Server: @unchecked Sendable {
         // read (an orchestrator that writes but does not read cannot grow serve).
         let answersResume = mpm_eventfd()
         defer { close(answersResume) }
-        while accepting || runCount > 0 {
+        while accepting || liveRuns.load(ordering: .acquiring) > 0 {
             var fds = [pollfd(fd: runEnded, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: output.brokenFD, events: Int16(POLLIN), revents: 0)]
             if signalFD >= 0 { fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)) }
@@ -229,7 +236,7 @@ public final class Server: @unchecked Sendable {
 
     // MARK: methods
 
-    private func catalog() -> Catalog { Catalog(agentsDir: options.agentsDir, profilesDir: options.profilesDir) }
+    private func catalog() -> Catalog { catalogs.current() }
 
     private func runner() -> Runner {
         var runner = Runner(catalog: catalog(), projectRoot: options.projectRoot,
@@ -280,6 +287,7 @@ public final class Server: @unchecked Sendable {
         let control = RunControl()
         let entry = Entry(agent: prepared.policy.agent.id, control: control, startedAt: AuditTime.format(AuditTime.now()))
         runs.withLock { $0[runID] = entry }
+        liveRuns.add(1, ordering: .releasing)
         let channel = output.channel()
         let auditLog = log
         // The run's thread needs the folders, not the files read for its policy.
@@ -287,7 +295,8 @@ public final class Server: @unchecked Sendable {
         let accepted = request
         pendingStarts.append { [self] in
             let body: @Sendable () -> Void = { [self] in
-                Self.runToEnd(runner: launcher, prepared: prepared, request: accepted, control: control, channel: channel, log: auditLog)
+                Self.runToEnd(runner: launcher, prepared: prepared, request: accepted, control: control, channel: channel,
+                              log: auditLog, beforeExited: { [self] in release(runID) })
                 ended(runID)
             }
             if startThread(stackSize: 1 << 20, body) == nil {
@@ -301,15 +310,23 @@ public final class Server: @unchecked Sendable {
         return ["run_id": .string(runID)]
     }
 
-    private func ended(_ runID: String) {
+    /// The run's slot is free: its `run/exited` is about to be queued.
+    private func release(_ runID: String) {
         runs.withLock { _ = $0.removeValue(forKey: runID) }
+    }
+
+    /// The run's thread is done, cleanup included.
+    private func ended(_ runID: String) {
+        release(runID)
+        liveRuns.subtract(1, ordering: .releasing)
         mpm_eventfd_signal(runEnded)
     }
 
     /// A run's thread: launch, supervise, collect, report `run/exited`.
     private static func runToEnd(runner: Runner, prepared: Runner.Prepared, request: RunRequest, control: RunControl,
-                                 channel: ServeOutput.Channel, log: AuditLog) {
+                                 channel: ServeOutput.Channel, log: AuditLog, beforeExited: @escaping () -> Void) {
         let reporter = JSONLinesReporter(output: channel)
+        reporter.beforeExited = beforeExited
         let recorder = EventRecorder(store: log, reporter: reporter)
         let begun = Monotonic.now()
         do throws(Runner.Refusal) {

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+
+@testable import MPMRun
+
+/// serve reuses its catalog while the files are unchanged; every kind of edit must still be
+/// seen at the next request, however quickly it follows the last one.
+@Suite struct CatalogCacheTests {
+    struct Folders {
+        let root: String
+        var agents: String { root + "/agents" }
+        var profiles: String { root + "/profiles" }
+
+        init() throws {
+            root = NSTemporaryDirectory() + "mpm-catalog-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: root + "/agents", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: root + "/profiles", withIntermediateDirectories: true)
+            try write("profiles/p.yaml", Self.profile("[read_files]"))
+            try write("agents/a.yaml", Self.agent("a", "First run."))
+        }
+
+        static func profile(_ permissions: String) -> String {
+            """
+            profile: p
+            description: Test.
+            applies_to: [engineer]
+            permissions: \(permissions)
+            limits: {memory_mb: 256, cpu_seconds: 10, timeout_seconds: 10, max_processes: 8,
+                     max_open_files: 64, max_file_size_mb: 1, max_output_bytes: 65536}
+            runtime: [/bin/true]
+
+            """
+        }
+
+        static func agent(_ id: String, _ instructions: String) -> String {
+            "agent_id: \(id)\nversion: 1.0.0\ntype: engineer\nmetadata: {name: A, description: Test.}\ninstructions: \(instructions)\n"
+        }
+
+        /// Writes in place (same inode), as an editor that does not rename would.
+        func write(_ name: String, _ text: String) throws {
+            let fd = open(root + "/" + name, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { throw POSIXError(.EIO) }
+            defer { close(fd) }
+            let bytes = Array(text.utf8)
+            guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
+        }
+
+        /// Waits until every file's ctime is old enough for the cache to keep what it reads.
+        func settle() { sleep(2) }
+
+        func remove() { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    func instructions(_ c: Catalog, _ id: String) -> String? {
+        if case .success(let d) = c.agent(id) { return d.instructions }
+        return nil
+    }
+
+    func permissions(_ c: Catalog) -> Set<Permission> { c.profiles.profiles.first?.permissions ?? [] }
+
+    @Test func anUnchangedFolderIsReadOnceAndEveryEditIsSeen() throws {
+        let f = try Folders()
+        defer { f.remove() }
+        let cache = CatalogCache(agentsDir: f.agents, profilesDir: f.profiles)
+        f.settle()
+        #expect(instructions(cache.current(), "a") == "First run.")
+        #expect(instructions(cache.current(), "a") == "First run.")
+        #expect(cache.reads.load(ordering: .relaxed) == 1, "a settled, unchanged folder is parsed once")
+
+        // An in-place edit of the same size, at once: seen.
+        try f.write("agents/a.yaml", Folders.agent("a", "Other run."))
+        #expect(instructions(cache.current(), "a") == "Other run.")
+        // And again within the same instant: the catalog read above was not kept (its file
+        // had just changed), so this one is seen too.
+        try f.write("agents/a.yaml", Folders.agent("a", "Third run."))
+        #expect(instructions(cache.current(), "a") == "Third run.")
+
+        // A profile edit, an agent added, an agent removed.
+        f.settle()
+        _ = cache.current()
+        try f.write("profiles/p.yaml", Folders.profile("[read_files, write_files]"))
+        #expect(permissions(cache.current()).contains(.writeFiles))
+        f.settle()
+        _ = cache.current()
+        try f.write("agents/b.yaml", Folders.agent("b", "Second agent."))
+        #expect(instructions(cache.current(), "b") == "Second agent.")
+        f.settle()
+        _ = cache.current()
+        unlink(f.agents + "/b.yaml")
+        #expect(instructions(cache.current(), "b") == nil)
+
+        // A file replaced by a rename (a new inode) with the very same size and mtime.
+        f.settle()
+        _ = cache.current()
+        let before = cache.reads.load(ordering: .relaxed)
+        try f.write("agents/a.new", Folders.agent("a", "Fifth run."))
+        var times = [timespec(), timespec()]
+        var st = stat()
+        stat(f.agents + "/a.yaml", &st)
+        times[0] = st.st_atim
+        times[1] = st.st_mtim
+        utimensat(AT_FDCWD, f.agents + "/a.new", &times, 0)
+        rename(f.agents + "/a.new", f.agents + "/a.yaml")
+        #expect(instructions(cache.current(), "a") == "Fifth run.")
+        #expect(cache.reads.load(ordering: .relaxed) == before + 1)
+    }
+
+    @Test func aMissingFolderIsReportedEveryTime() throws {
+        let f = try Folders()
+        defer { f.remove() }
+        let cache = CatalogCache(agentsDir: f.root + "/nowhere", profilesDir: f.profiles)
+        #expect(cache.current().diagnostics.contains { $0.description.contains("nowhere") })
+        try FileManager.default.createDirectory(atPath: f.root + "/nowhere", withIntermediateDirectories: true)
+        try f.write("nowhere/a.yaml", Folders.agent("a", "Found it here."))
+        #expect(instructions(cache.current(), "a") == "Found it here.")
+    }
+}
