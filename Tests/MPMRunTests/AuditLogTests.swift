@@ -686,4 +686,54 @@ struct AuditLogTests {
         #expect(failures.list.withLock { $0 }.isEmpty)
         #expect(AuditLog.verify(path: f.log).description == "ok: 2400 records, chain intact")
     }
+
+    @Test("the activity index answers what a fresh backward scan answers, as records arrive, the log rotates and time passes")
+    func activityIndexMatchesAFreshScan() throws {
+        let f = try LogFolder()
+        let clock = TestClock(Date(timeIntervalSince1970: 1_795_317_636))
+        var log = try AuditLog(path: f.log, clock: clock.function)
+        let index = ActivityIndex()
+        var random = SeededRandom(seed: 0xAC71_7117)
+        func pick<T>(_ xs: [T]) -> T { xs[Int(random.next() % UInt64(xs.count))] }
+        let agents = ["coder", "writer", "ops"]
+        var checked = 0
+        var rebuilt = 0
+        for step in 0..<1500 {
+            let agent = pick(agents)
+            let run = "r\(step % 40)"
+            switch random.next() % 12 {
+            case 0, 1, 2: try log.append(Event(.runStarted, runID: run, agentID: agent))
+            case 3, 4: try log.append(Event(.runExited, runID: run, agentID: agent))
+            case 5, 6: try log.append(.incident(runID: run, agentID: agent, kind: pick(["timeout", "cpu_limit", "rate_limit"]),
+                                                detail: "", action: "killed"))
+            case 7:
+                var q = Event.incident(runID: nil, agentID: agent, kind: "quarantined", detail: "", action: "quarantined")
+                q.fields["until"] = .string(AuditTime.format(clock.read().addingTimeInterval(Double(pick([30, 300, 900])))))
+                try log.append(q)
+            case 8: try log.append(.incident(runID: run, agentID: agent, kind: "quarantined", detail: "", action: "refused"))
+            case 9: try log.append(Event(.released, runID: nil, agentID: agent))
+            case 10: try log.append(.permissionDenied(runID: run, agentID: agent, permission: "network_access", plane: "syscall",
+                                                      path: nil, reason: "socket"))
+            default:
+                if random.next() % 40 == 0 {
+                    // Rotated: the old file moves away, a new one starts (a new inode).
+                    rename(f.log, f.log + ".\(step)")
+                    log = try AuditLog(path: f.log, clock: clock.function)
+                    rebuilt += 1
+                }
+            }
+            clock.advance(Double(random.next() % 90))
+            for agent in agents {
+                let seconds = pick([60, 300, 900, 3600])
+                let now = clock.read()
+                let fresh = try AuditLog.recentActivity(path: f.log, agent: agent, within: seconds, now: now)
+                let indexed = try index.activity(path: f.log, agent: agent, within: seconds, now: now)
+                let same = fresh == indexed
+                #expect(same, "step \(step), \(agent), within \(seconds): \(indexed) instead of \(fresh)")
+                if !same { return }
+                checked += 1
+            }
+        }
+        #expect(checked == 4500 && rebuilt > 0)
+    }
 }

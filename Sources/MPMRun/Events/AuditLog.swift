@@ -25,6 +25,8 @@ public final class AuditLog: Sendable {
     /// mutex also orders appends of threads sharing this instance, which one flock cannot.
     private let file: Mutex<Int32>
     private let clock: @Sendable () -> Date
+    /// Each agent's records as last read, for the rate limit and quarantine checks.
+    let activityIndex = ActivityIndex()
 
     /// Opens `path` for appending, creating it (0600) and its missing folders (0700). Throws
     /// when the log cannot be created or written: a run must then be refused, never run

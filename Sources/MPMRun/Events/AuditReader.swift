@@ -75,6 +75,110 @@ public struct AuditActivity: Sendable, Equatable {
     }
 }
 
+/// One of an agent's records that its rate limit and quarantine are decided from.
+struct ActivityRecord: Sendable {
+    enum Kind: Sendable {
+        case launch
+        case incident(kind: String, action: String?, until: Date?)
+        case released
+    }
+
+    var time: Date
+    var runID: String?
+    var kind: Kind
+
+    /// Nil for a record of any other type.
+    init?(_ record: [String: JSONValue], time: Date) {
+        self.time = time
+        runID = record["run_id"]?.stringValue
+        switch record["type"]?.stringValue {
+        case Event.Kind.runStarted.rawValue:
+            kind = .launch
+        case Event.Kind.incident.rawValue:
+            kind = .incident(kind: record["kind"]?.stringValue ?? "", action: record["action"]?.stringValue,
+                             until: record["until"]?.stringValue.flatMap(AuditTime.parse))
+        case Event.Kind.released.rawValue:
+            kind = .released
+        default:
+            return nil
+        }
+    }
+}
+
+/// `recentActivity`'s reading of one agent's records, fed newest first; `past` says when
+/// no older record can change the answer. Kept apart from the file so that `ActivityIndex`
+/// can replay the records it holds in memory and reach the same answer.
+struct ActivityScan {
+    let seconds: Int
+    let now: Date
+    let from: Date
+    private(set) var activity = AuditActivity()
+    /// The records taken, newest first.
+    private(set) var taken: [ActivityRecord] = []
+    private var released = false
+    private var quarantineSeen = false
+    private var newestLaunch: Date?
+
+    init(within seconds: Int, now: Date) {
+        self.seconds = seconds
+        self.now = now
+        from = now.addingTimeInterval(-Double(seconds))
+    }
+
+    /// Before the agent's newest launch, quarantine or release is found, only its own
+    /// records matter.
+    var skipping: Bool { !released && !quarantineSeen && newestLaunch == nil }
+
+    /// Whether the scan is done at a record of time `t`.
+    func past(_ t: Date) -> Bool {
+        guard t < from else { return false }
+        if released || quarantineSeen { return true }
+        return newestLaunch.map { t < $0.addingTimeInterval(-Double(seconds)) } ?? false
+    }
+
+    mutating func take(_ r: ActivityRecord) {
+        taken.append(r)
+        // Past the window only the search for an ended quarantine goes on.
+        let inWindow = r.time >= from
+        switch r.kind {
+        case .launch:
+            if newestLaunch == nil { newestLaunch = r.time }
+            if inWindow { activity.launches.append(r.time) }
+        case .incident(let kind, let action, let until) where !released:
+            if inWindow { activity.incidents.append(.init(time: r.time, runID: r.runID, kind: kind, action: action)) }
+            if kind == "quarantined" && !quarantineSeen, let until {
+                quarantineSeen = true
+                if until > now {
+                    activity.quarantinedUntil = until
+                } else if newestLaunch.map({ $0 < until }) ?? true {
+                    activity.endedQuarantine = until
+                }
+            }
+        case .released:
+            released = true
+        default:
+            break
+        }
+    }
+
+    /// Oldest first, as `AuditActivity` lists them.
+    mutating func finish() {
+        activity.launches.reverse()
+        activity.incidents.reverse()
+    }
+
+    /// The scan of `records` (newest first) up to where it is past.
+    static func replay(_ records: [ActivityRecord], within seconds: Int, now: Date) -> ActivityScan {
+        var scan = ActivityScan(within: seconds, now: now)
+        for r in records {
+            if scan.past(r.time) { break }
+            scan.take(r)
+        }
+        scan.finish()
+        return scan
+    }
+}
+
 extension AuditLog {
     /// Checks every line: a JSON object, `seq` one more than the line before's (the first
     /// line's may be any, for a log that continues a rotated one; a log that starts at seq 1
@@ -205,67 +309,40 @@ extension AuditLog {
     /// agents' lines passed over in bulk: about 1 ms a MB).
     public static func recentActivity(path: String, agent: String, within seconds: Int,
                                       now: Date) throws(AuditError) -> AuditActivity {
-        var activity = AuditActivity()
+        try scanActivity(path: path, agent: agent, within: seconds, now: now)?.scan.activity ?? AuditActivity()
+    }
+
+    /// The scan of `recentActivity`, and the file it read: its identity, the size read and
+    /// the records the scan took (what `ActivityIndex` keeps). Nil for a missing log.
+    static func scanActivity(path: String, agent: String, within seconds: Int,
+                             now: Date) throws(AuditError) -> (scan: ActivityScan, file: ActivityIndex.FileMark)? {
         let fd: Int32
         do { fd = try AuditFile.openForReading(path) } catch {
-            if case .missing = error.kind { return activity }
+            if case .missing = error.kind { return nil }
             throw error
         }
         defer { close(fd) }
-        var lines = try BackwardLines(fd: fd, path: path, size: try AuditFile.completeSize(fd, path: path))
-        let from = now.addingTimeInterval(-Double(seconds))
+        let size = try AuditFile.completeSize(fd, path: path)
+        let mark = try ActivityIndex.FileMark(fd, end: size, path: path)
+        var lines = try BackwardLines(fd: fd, path: path, size: size)
         let marker = AuditRecord.agentMarker(agent)
-        var released = false
-        var quarantineSeen = false
-        var newestLaunch: Date?
-        /// Whether the scan is done at a record of time `t`.
-        func past(_ t: Date) -> Bool {
-            guard t < from else { return false }
-            if released || quarantineSeen { return true }
-            return newestLaunch.map { t < $0.addingTimeInterval(-Double(seconds)) } ?? false
-        }
+        var scan = ActivityScan(within: seconds, now: now)
         while true {
             // Until the agent's newest launch, quarantine or release is found, nothing stops
             // the scan and only the agent's own lines matter: pass over the others in bulk.
-            let skipping = !released && !quarantineSeen && newestLaunch == nil
-            guard let line = try skipping ? lines.next(containing: marker) : lines.next() else { break }
+            guard let line = try scan.skipping ? lines.next(containing: marker) : lines.next() else { break }
             let quick = AuditRecord.quickTime(line.bytes)
-            if let quick, past(quick) { break }
+            if let quick, scan.past(quick) { break }
             guard AuditRecord.firstRange(of: marker, in: line.bytes) != nil || quick == nil,
                   let record = AuditRecord.parse(line.bytes),
                   let time = quick ?? record["ts"]?.stringValue.flatMap(AuditTime.parse)
             else { continue }
-            if past(time) { break }
-            guard record["agent_id"]?.stringValue == agent else { continue }
-            // Past the window only the search for an ended quarantine goes on.
-            let inWindow = time >= from
-            switch record["type"]?.stringValue {
-            case Event.Kind.runStarted.rawValue:
-                if newestLaunch == nil { newestLaunch = time }
-                if inWindow { activity.launches.append(time) }
-            case Event.Kind.incident.rawValue where !released:
-                let kind = record["kind"]?.stringValue ?? ""
-                if inWindow {
-                    activity.incidents.append(.init(time: time, runID: record["run_id"]?.stringValue, kind: kind,
-                                                    action: record["action"]?.stringValue))
-                }
-                if kind == "quarantined" && !quarantineSeen, let until = record["until"]?.stringValue.flatMap(AuditTime.parse) {
-                    quarantineSeen = true
-                    if until > now {
-                        activity.quarantinedUntil = until
-                    } else if newestLaunch.map({ $0 < until }) ?? true {
-                        activity.endedQuarantine = until
-                    }
-                }
-            case Event.Kind.released.rawValue:
-                released = true
-            default:
-                break
-            }
+            if scan.past(time) { break }
+            guard record["agent_id"]?.stringValue == agent, let r = ActivityRecord(record, time: time) else { continue }
+            scan.take(r)
         }
-        activity.launches.reverse()
-        activity.incidents.reverse()
-        return activity
+        scan.finish()
+        return (scan, mark)
     }
 
     /// When the agent's quarantine ends, if one is in force at `now`: the `until` of its
