@@ -23,9 +23,17 @@ struct TreeRemover {
     }
 
     /// Removes everything inside `top`. Returns nil, or the first entry it could not remove.
+    /// Out of descriptors (EMFILE, ENFILE: in serve, other runs hold them for a moment), it
+    /// tries again for up to a second rather than leave a sandbox behind.
     static func empty(_ top: Int32) -> (path: String, errno: Int32)? {
-        var r = TreeRemover(top: top)
-        return r.run()
+        var failure: (path: String, errno: Int32)?
+        for attempt in 0..<40 {
+            if attempt > 0 { usleep(25_000) }
+            var r = TreeRemover(top: top)
+            failure = r.run()
+            guard let f = failure, f.errno == EMFILE || f.errno == ENFILE else { return failure }
+        }
+        return failure
     }
 
     mutating func run() -> (path: String, errno: Int32)? {
@@ -81,6 +89,8 @@ struct TreeRemover {
             note(display, EXDEV)
             return false
         }
+        // An empty folder goes without a descriptor (rmdir never follows a symlink).
+        if FS.unlinkat(dir, name, dir: true) { return true }
         if depth >= Self.maxDepth && dir != top {
             moved += 1
             let newName = FSPath(".mpm-rm-\(getpid())-\(moved)")
