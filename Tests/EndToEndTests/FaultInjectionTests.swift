@@ -417,16 +417,26 @@ import Testing
             }
             let run = try Spawned(p, ["checker", "--input", "data"], environment: ["TMPDIR": tmp])
             run.closeInput()
-            // Into the copy: mpm-run's start takes some 50 ms, the copy about 1 ms a file.
-            usleep(useconds_t(40_000 + 60_000 * trial))
-            for i in stride(from: count - 1, through: 0, by: -1) { unlink("\(data)/f\(i)") }
-            rmdir(data)
+            // Into the copy: the sandbox folder appears just before it; copying takes about
+            // 0.5 ms a file (debug build).
+            let deadline = Date().addingTimeInterval(10)
+            while p.sandboxes(in: tmp).isEmpty && run.process.isRunning && Date() < deadline { usleep(200) }
+            usleep(useconds_t(30_000 * trial))
+            // From the end of the copy's order (f0, f1, f10, f100, ...) back, while it goes on.
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                unlink("\(data)/f\(i)")
+                if i % 4 == 0 { usleep(500) }
+            }
             let status = run.wait(timeout: 60) ?? -999
+            rmdir(data)
             #expect(!looksLikeACrash(status, run.stderr), "\(status) \(run.stderr)")
             let copied = Int(run.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
             let worked = status == 0 && copied != nil
             let refused = status == 125 && run.stdoutText.isEmpty && run.stderrLines.count == 1
             #expect(worked || refused, "\(status) \(run.stdoutText) \(run.stderr)")
+            withKnownIssue("entries of an input skipped while copying (removed meanwhile) are not reported to the user", isIntermittent: true) {
+                #expect(!worked || copied == count || run.stderr.contains("data/"), "\(copied ?? 0) of \(count) copied, nothing said")
+            }
             outcomes.append(worked ? "ran with \(copied!) of \(count) files" : "refused: \(run.stderr.trimmingCharacters(in: .newlines))")
         }
         #expect(p.sandboxes(in: tmp).isEmpty)
