@@ -5,7 +5,8 @@
 ///
 /// Strict: one value with optional surrounding whitespace, no trailing commas, no comments,
 /// no raw control characters in strings, valid UTF-8, nesting at most 512 deep. Integers that
-/// fit an Int are `.int`; other numbers are `.double`. A repeated key keeps its last value.
+/// fit an Int are `.int`; other numbers are `.double`, and one beyond its range (1e400) is
+/// refused. A repeated key keeps its last value.
 extension JSONValue {
     public init?(parsing bytes: some Collection<UInt8>) {
         let parsed: JSONValue?? = bytes.withContiguousStorageIfAvailable { buf in
@@ -229,6 +230,9 @@ private struct JSONParser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
         if integral, let n = Int(text) { return .int(n) }
-        return Double(text).map(JSONValue.double)
+        // Beyond Double's range (1e400) Double(text) is infinity, which JSON cannot hold and
+        // the writer writes as null: refused, so that every value read writes back as read.
+        guard let d = Double(text), d.isFinite else { return nil }
+        return .double(d)
     }
 }
