@@ -22,4 +22,27 @@ import Testing
             if let value { #expect(JSONValue(parsing: value.compactBytes) == value, "\(text)") }
         }
     }
+
+    /// agent target: a JSON agent whose `instructions` is present but not a string (here a
+    /// key without a value, null in YAML's flow syntax) was refused with only a warning, so
+    /// `check` passed (exit 0) while the agent could not be loaded.
+    @Test func jsonInstructionsThatAreNotAStringAreAnError() {
+        let found = """
+            {
+              "agent_id": "test-runner",
+              "agent_type": "qa",
+              "instructions", and the likely cause."
+            }
+
+            """
+        for (text, kind) in [(found, "null"), (#"{"agent_id": "a", "instructions": null}"#, "null"),
+                             (#"{"agent_id": "a", "instructions": ["Do the thing well."]}"#, "a list"),
+                             (#"{"agent_id": "a", "instructions": {"text": "Do the thing well."}}"#, "a mapping")] {
+            let r = AgentParser.parse(SourceFile(displayName: "agents/x.json", bytes: Array(text.utf8)))
+            #expect(r.definition == nil, "\(text)")
+            let errors = r.diagnostics.filter(\.isError).map(\.description)
+            #expect(errors.count == 1 && errors.first?.hasPrefix("agents/x.json:") == true
+                        && errors.first?.hasSuffix("instructions: must be a string, not \(kind)") == true, "\(errors)")
+        }
+    }
 }

@@ -71,7 +71,9 @@ enum ClaudeMPMFields {
             instructions = body
         } else if let n = top["instructions"] {
             instructionsLocation = n.location
-            instructions = r.string(n, "instructions")
+            instructions = n.string
+            // Not a warning, as other wrong kinds are: without instructions the file is unusable.
+            if instructions == nil { r.diagnostics.error(n.location, "instructions", "must be a string, not \(n.kindName)") }
         }
         if let text = instructions {
             var trimmed = Substring(text).drop(while: { $0.isWhitespace })
