@@ -36,6 +36,60 @@
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
+// Builds with the thread sanitizer (`swift build --sanitize=thread`, run by CI). The sanitizer
+// intercepts clone() and handles it as fork(): in a child that shares the supervisor's memory
+// that handling rewrites the sanitizer's own state under the supervisor's running threads (it
+// marks them all finished and unlocks its locks twice). And init and the agent share the
+// supervisor's thread-local storage, so any sanitizer code they ran would use, concurrently,
+// the state of the supervisor thread that launched them. So in these builds the code that runs
+// in init and the agent (MPM_CHILD) is not instrumented and reaches the kernel past the
+// sanitizer: clone is glibc's own (found with RTLD_NEXT, after the sanitizer's), and the few
+// calls the sanitizer intercepts are made with syscall(2), which it does not. The steps, their
+// order and their arguments are the same; only the route to the kernel differs. Normal builds
+// are unchanged: every macro below is empty or absent there.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPM_TSAN 1
+#endif
+#endif
+
+#ifdef MPM_TSAN
+#include <dlfcn.h>
+#include <pthread.h>
+#define MPM_CHILD __attribute__((disable_sanitizer_instrumentation))
+typedef int (*mpm_clone_fn)(int (*)(void *), void *, int, void *, ...);
+static mpm_clone_fn mpm_real_clone;
+static pthread_once_t mpm_real_clone_once = PTHREAD_ONCE_INIT;
+static void mpm_find_real_clone(void) { mpm_real_clone = (mpm_clone_fn)dlsym(RTLD_NEXT, "clone"); }
+#define clone(...) mpm_real_clone(__VA_ARGS__)
+// The child's memset and strlen: the real ones would reach the sanitizer's interceptors.
+MPM_CHILD static void mpm_child_zero(void *p, size_t n) {
+    volatile unsigned char *c = p;
+    while (n--) *c++ = 0;
+}
+#define memset(p, c, n) mpm_child_zero((p), (n))
+MPM_CHILD static size_t mpm_child_strlen(const char *text) {
+    const volatile char *c = text;  // volatile: not turned back into a call to strlen
+    size_t n = 0;
+    while (c[n]) n++;
+    return n;
+}
+#define strlen(text) mpm_child_strlen(text)
+#define sigemptyset(set) (mpm_child_zero((set), sizeof(sigset_t)), 0)
+// syscall(2) reads every argument as a long: each is widened here.
+#define open(path, flags) ((int)syscall(SYS_openat, (long)AT_FDCWD, (path), (long)(flags)))
+#define write(fd, buf, n) ((ssize_t)syscall(SYS_write, (long)(fd), (buf), (long)(n)))
+#define close(fd) ((int)syscall(SYS_close, (long)(fd)))
+#define prctl(o, a, b, c, d) ((int)syscall(SYS_prctl, (long)(o), (long)(a), (long)(b), (long)(c), (long)(d)))
+#define dup2(from, to) ((int)syscall(SYS_dup3, (long)(from), (long)(to), 0L))  /* only ever from != to */
+#define dup3(from, to, flags) ((int)syscall(SYS_dup3, (long)(from), (long)(to), (long)(flags)))
+#define sendmsg(s, m, f) ((ssize_t)syscall(SYS_sendmsg, (long)(s), (m), (long)(f)))
+#define sigprocmask(how, set, old) ((int)syscall(SYS_rt_sigprocmask, (long)(how), (set), (old), 8L))
+#define _exit(code) syscall(SYS_exit_group, (long)(code))
+#else
+#define MPM_CHILD
+#endif
+
 // One run's launch state, shared by the supervisor and the run's init (pid 1 of the run's
 // PID namespace), which runs in the supervisor's address space on its own stack. It is
 // freed by mpm_release only after init has been reaped.
@@ -54,7 +108,7 @@ enum { STACK_SIZE = 256 * 1024 };
 
 // Raw system calls for init once the supervisor runs again: init shares the supervisor's
 // thread-local storage, so it must not write errno behind the supervisor's back.
-static inline long raw6(long n, long a, long b, long c, long d, long e) {
+MPM_CHILD static inline long raw6(long n, long a, long b, long c, long d, long e) {
     long ret;
 #if defined(__x86_64__)
     register long r10 __asm__("r10") = d;
@@ -75,13 +129,13 @@ static inline long raw6(long n, long a, long b, long c, long d, long e) {
     return ret;
 }
 
-static void fail(struct mpm_run *r, int step) {
+MPM_CHILD static void fail(struct mpm_run *r, int step) {
     r->err = errno;
     r->step = step;
     _exit(127);
 }
 
-static int write_file(const char *path, const char *text) {
+MPM_CHILD static int write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     size_t len = strlen(text);
@@ -93,7 +147,7 @@ static int write_file(const char *path, const char *text) {
 }
 
 // In a new user namespace: map our ids to themselves, so the agent sees its real uid.
-static void write_id_maps(struct mpm_run *r) {
+MPM_CHILD static void write_id_maps(struct mpm_run *r) {
     const struct mpm_launch_spec *s = r->spec;
     if (write_file("/proc/self/setgroups", "deny") != 0) fail(r, MPM_STEP_ID_MAPS);
     if (write_file("/proc/self/uid_map", s->uid_map) != 0) fail(r, MPM_STEP_ID_MAPS);
@@ -102,13 +156,13 @@ static void write_id_maps(struct mpm_run *r) {
 
 // Raw calls: glibc's wrappers would broadcast the change to every thread it believes this
 // process has, which are the supervisor's.
-static void become(struct mpm_run *r, uid_t uid, gid_t gid) {
+MPM_CHILD static void become(struct mpm_run *r, uid_t uid, gid_t gid) {
     if (syscall(SYS_setgroups, 0, NULL) != 0) fail(r, MPM_STEP_SETGROUPS);
     if (syscall(SYS_setresgid, gid, gid, gid) != 0) fail(r, MPM_STEP_SETGID);
     if (syscall(SYS_setresuid, uid, uid, uid) != 0) fail(r, MPM_STEP_SETUID);
 }
 
-static void set_capabilities(struct mpm_run *r, uint64_t keep) {
+MPM_CHILD static void set_capabilities(struct mpm_run *r, uint64_t keep) {
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
@@ -117,7 +171,7 @@ static void set_capabilities(struct mpm_run *r, uint64_t keep) {
     if (syscall(SYS_capset, &header, data) != 0) fail(r, MPM_STEP_CAPSET);
 }
 
-static void drop_bounding_set(struct mpm_run *r) {
+MPM_CHILD static void drop_bounding_set(struct mpm_run *r) {
     for (int cap = 0; cap <= r->spec->last_cap; cap++) {
         if (r->spec->keep_caps & (1ULL << cap)) continue;
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(r, MPM_STEP_BOUNDING_SET);
@@ -125,7 +179,7 @@ static void drop_bounding_set(struct mpm_run *r) {
 }
 
 // Hands the seccomp listener to the supervisor over a unix socket (SCM_RIGHTS).
-static void send_listener(struct mpm_run *r, int sock, int listener) {
+MPM_CHILD static void send_listener(struct mpm_run *r, int sock, int listener) {
     char byte = 'L';
     struct iovec iov = {&byte, 1};
     union {
@@ -133,7 +187,8 @@ static void send_listener(struct mpm_run *r, int sock, int listener) {
         struct cmsghdr align;
     } control;
     memset(&control, 0, sizeof control);
-    struct msghdr msg = {0};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.buf;
@@ -147,7 +202,7 @@ static void send_listener(struct mpm_run *r, int sock, int listener) {
     close(listener);
 }
 
-static void move_fd(struct mpm_run *r, int from, int to) {
+MPM_CHILD static void move_fd(struct mpm_run *r, int from, int to) {
     if (from == to) {
         if (fcntl(to, F_SETFD, 0) != 0) fail(r, MPM_STEP_STDIO);
     } else if (dup2(from, to) != to) {
@@ -155,7 +210,16 @@ static void move_fd(struct mpm_run *r, int from, int to) {
     }
 }
 
-static void reset_signal_handlers(void) {
+MPM_CHILD static void reset_signal_handlers(void) {
+#ifdef MPM_TSAN
+    // The kernel's struct sigaction, all zero: SIG_DFL, no flags, an empty mask.
+    unsigned long dfl[4];
+    memset(dfl, 0, sizeof dfl);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        syscall(SYS_rt_sigaction, (long)sig, dfl, NULL, 8L);
+    }
+#else
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -163,12 +227,13 @@ static void reset_signal_handlers(void) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
         sigaction(sig, &dfl, NULL);  // EINVAL for glibc's internal signals: harmless
     }
+#endif
 }
 
 // The agent, pid 2: the rest of the recipe, in order. Capabilities before no_new_privs,
 // no_new_privs before Landlock and seccomp (both require it), seccomp last so that its filter
 // never sees the setup's own calls. Runs while init waits (vfork), on init's second stack.
-static int agent_main(void *arg) {
+MPM_CHILD static int agent_main(void *arg) {
     struct mpm_run *r = arg;
     const struct mpm_launch_spec *s = r->spec;
 
@@ -214,7 +279,10 @@ static int agent_main(void *arg) {
         fail(r, MPM_STEP_LANDLOCK);
 
     if (s->seccomp_filter) {
-        struct sock_fprog prog = {s->seccomp_length, (struct sock_filter *)s->seccomp_filter};
+        struct sock_fprog prog;
+        memset(&prog, 0, sizeof prog);
+        prog.len = s->seccomp_length;
+        prog.filter = (struct sock_filter *)s->seccomp_filter;
         long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->seccomp_flags, &prog);
         if (fd < 0) fail(r, MPM_STEP_SECCOMP);
         if (s->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) send_listener(r, sock, (int)fd);
@@ -231,7 +299,7 @@ static int agent_main(void *arg) {
 // starts the agent as pid 2, reaps whatever is orphaned, and exits when the agent does;
 // the kernel then kills every process left in the namespace. It takes the run's identity
 // first, so the agent inherits it.
-static int init_main(void *arg) {
+MPM_CHILD static int init_main(void *arg) {
     struct mpm_run *r = arg;
     const struct mpm_launch_spec *s = r->spec;
 
@@ -300,7 +368,34 @@ static int init_main(void *arg) {
     return 0;
 }
 
+#ifdef MPM_TSAN
+// The supervisor's side keeps the sanitizer's interceptors.
+#undef memset
+#undef strlen
+#undef sigemptyset
+#undef open
+#undef write
+#undef close
+#undef prctl
+#undef dup2
+#undef dup3
+#undef sendmsg
+#undef sigprocmask
+#undef _exit
+#endif
+
 int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *result) {
+#ifdef MPM_TSAN
+    pthread_once(&mpm_real_clone_once, mpm_find_real_clone);
+    if (!mpm_real_clone) {
+        memset(result, 0, sizeof *result);
+        result->pidfd = -1;
+        result->failed_step = MPM_STEP_CLONE;
+        result->failed_errno = ENOSYS;
+        errno = ENOSYS;
+        return -1;
+    }
+#endif
     memset(result, 0, sizeof *result);
     result->pidfd = -1;
     struct mpm_run *r = calloc(1, sizeof *r);
