@@ -17,6 +17,7 @@ final class ServeSession: @unchecked Sendable {
     private var paused = false
     private var eof = false
     private var stderrData = Data()
+    private var stderrDone = false
     private var nextID = 1
 
     /// Starts serve in `project` as `supervisor`, with `extra` options.
@@ -36,7 +37,7 @@ final class ServeSession: @unchecked Sendable {
         let errReader = errors.fileHandleForReading
         Thread.detachNewThread { [self] in
             let data = errReader.readDataToEndOfFile()
-            condition.lock(); stderrData = data; condition.unlock()
+            condition.lock(); stderrData = data; stderrDone = true; condition.broadcast(); condition.unlock()
         }
     }
 
@@ -179,10 +180,9 @@ final class ServeSession: @unchecked Sendable {
         guard !process.isRunning else { return nil }
         condition.lock()
         let end = Date().addingTimeInterval(5)
-        while !eof && condition.wait(until: end) {}
-        condition.unlock()
-        usleep(50_000)
-        condition.lock(); defer { condition.unlock() }
+        // Both pipes to their end: stderr's reader may finish after stdout's.
+        while !(eof && stderrDone) && condition.wait(until: end) {}
+        defer { condition.unlock() }
         return (process.terminationStatus, String(decoding: stderrData, as: UTF8.self))
     }
 
