@@ -45,8 +45,6 @@ import Testing
             guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
         }
 
-        /// Waits until every file's ctime is old enough for the cache to keep what it reads.
-        func settle() { sleep(2) }
 
         func remove() { try? FileManager.default.removeItem(atPath: root) }
     }
@@ -62,35 +60,29 @@ import Testing
         let f = try Folders()
         defer { f.remove() }
         let cache = CatalogCache(agentsDir: f.agents, profilesDir: f.profiles)
-        f.settle()
         #expect(instructions(cache.current(), "a") == "First run.")
         #expect(instructions(cache.current(), "a") == "First run.")
-        #expect(cache.reads.load(ordering: .relaxed) == 1, "a settled, unchanged folder is parsed once")
+        #expect(cache.reads.load(ordering: .relaxed) == 1, "an unchanged folder is parsed once")
 
         // An in-place edit of the same size, at once: seen.
         try f.write("agents/a.yaml", Folders.agent("a", "Other run."))
         #expect(instructions(cache.current(), "a") == "Other run.")
-        // And again within the same instant: the catalog read above was not kept (its file
-        // had just changed), so this one is seen too.
+        // And again within the same instant (the same timestamps, perhaps): seen too.
         try f.write("agents/a.yaml", Folders.agent("a", "Third run."))
         #expect(instructions(cache.current(), "a") == "Third run.")
 
         // A profile edit, an agent added, an agent removed.
-        f.settle()
         _ = cache.current()
         try f.write("profiles/p.yaml", Folders.profile("[read_files, write_files]"))
         #expect(permissions(cache.current()).contains(.writeFiles))
-        f.settle()
         _ = cache.current()
         try f.write("agents/b.yaml", Folders.agent("b", "Second agent."))
         #expect(instructions(cache.current(), "b") == "Second agent.")
-        f.settle()
         _ = cache.current()
         unlink(f.agents + "/b.yaml")
         #expect(instructions(cache.current(), "b") == nil)
 
         // A file replaced by a rename (a new inode) with the very same size and mtime.
-        f.settle()
         _ = cache.current()
         let before = cache.reads.load(ordering: .relaxed)
         try f.write("agents/a.new", Folders.agent("a", "Fifth run."))
@@ -103,6 +95,22 @@ import Testing
         rename(f.agents + "/a.new", f.agents + "/a.yaml")
         #expect(instructions(cache.current(), "a") == "Fifth run.")
         #expect(cache.reads.load(ordering: .relaxed) == before + 1)
+    }
+
+    /// A folder that exists but cannot be read (here a file where the folder should be; in
+    /// life EMFILE or EACCES) is not "no such agent", and such a catalog is never kept.
+    @Test func anUnreadableFolderIsNamedAndNeverCached() throws {
+        let f = try Folders()
+        defer { f.remove() }
+        try f.write("not-a-folder", "x")
+        let cache = CatalogCache(agentsDir: f.root + "/not-a-folder", profilesDir: f.profiles)
+        let c = cache.current()
+        guard case .failure(let e) = c.agent("a") else { Issue.record("found an agent in a file"); return }
+        #expect(e.description.contains("cannot read folder") && e.description.contains("not-a-folder"), "\(e)")
+        #expect(!e.description.contains("unknown agent"))
+        _ = cache.current()
+        _ = cache.current()
+        #expect(cache.reads.load(ordering: .relaxed) == 3, "an incomplete catalog is read again every time")
     }
 
     @Test func aMissingFolderIsReportedEveryTime() throws {

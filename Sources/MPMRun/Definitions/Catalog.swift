@@ -20,6 +20,9 @@ public struct Catalog: Sendable {
         case unknown(String, agentsDir: String, brokenFiles: Int)
         case invalid(String, [Diagnostic])
         case duplicate(String, [String])
+        /// The agents or profiles folder exists but could not be read (EACCES, EMFILE...):
+        /// whether the agent exists, and under which profile, is unknown.
+        case folderUnreadable(String, Diagnostic)
 
         public var description: String {
             switch self {
@@ -30,36 +33,45 @@ public struct Catalog: Sendable {
                 return ds.first(where: \.isError)?.description ?? "invalid agent"
             case .duplicate(let id, let files):
                 return "agent '\(id)' is defined by more than one file: \(files.joined(separator: ", "))"
+            case .folderUnreadable(_, let problem):
+                return problem.description
             }
         }
     }
 
     public init(agentsDir: String, profilesDir: String) {
-        self.agentsDir = agentsDir
-        self.profilesDir = profilesDir
+        self.init(files: CatalogFiles.read(agentsDir: agentsDir, profilesDir: profilesDir))
+    }
+
+    /// Parses what `files` read.
+    init(files: CatalogFiles) {
+        agentsDir = files.agentsDir
+        profilesDir = files.profilesDir
+        unreadableFolder = files.unreadableFolder
         var results: [(String, ProfileParser.Result)] = []
-        var dirProblems: [Diagnostic] = []
-        for (path, display) in Self.files(in: profilesDir, extensions: ["yaml", "yml"], problems: &dirProblems) {
-            do {
-                let source = try SourceFile.read(path: path, displayName: display)
+        for file in files.profiles {
+            switch file.source {
+            case .success(let source):
                 sources.append(source)
-                results.append((display, ProfileParser.parse(source)))
-            } catch {
-                results.append((display, ProfileParser.Result(profile: nil, name: nil, claims: nil, diagnostics: [error])))
+                results.append((file.display, ProfileParser.parse(source)))
+            case .failure(let error):
+                results.append((file.display, ProfileParser.Result(profile: nil, name: nil, claims: nil, diagnostics: [error])))
             }
         }
         profiles = ProfileSet(results: results)
-        diagnostics.append(contentsOf: dirProblems)
+        diagnostics.append(contentsOf: files.profileFolderProblems)
         for (_, r) in results { diagnostics.append(contentsOf: r.diagnostics) }
         diagnostics.append(contentsOf: profiles.crossFileErrors)
 
-        for (path, display) in Self.files(in: agentsDir, extensions: AgentParser.extensions, problems: &diagnostics) {
+        diagnostics.append(contentsOf: files.agentFolderProblems)
+        for file in files.agents {
+            let display = file.display
             let result: AgentParser.Result
-            do {
-                let source = try SourceFile.read(path: path, displayName: display)
+            switch file.source {
+            case .success(let source):
                 sources.append(source)
                 result = AgentParser.parse(source)
-            } catch {
+            case .failure(let error):
                 result = AgentParser.Result(definition: nil, id: nil, diagnostics: [error])
             }
             diagnostics.append(contentsOf: result.diagnostics)
@@ -98,11 +110,14 @@ public struct Catalog: Sendable {
     }
 
     private var brokenAgentFiles = 0
+    /// The problem of a folder that exists but could not be read: no lookup can be answered.
+    private var unreadableFolder: Diagnostic?
     /// file → where its agent_id stands, for the duplicate message.
     private var idLocations: [String: SourceLocation] = [:]
 
     /// The agent with this id, or why it cannot be used.
     public func agent(_ id: String) -> Result<AgentDefinition, LookupError> {
+        if let unreadableFolder { return .failure(.folderUnreadable(id, unreadableFolder)) }
         let files = filesByID[id] ?? []
         if files.count > 1 { return .failure(.duplicate(id, files)) }
         if let def = agents[id] { return .success(def) }
@@ -115,8 +130,17 @@ public struct Catalog: Sendable {
     /// The files of a folder with one of `extensions`, sorted, hidden files skipped.
     /// A missing folder is reported once; it is not an error to have no agents.
     static func files(in dir: String, extensions: [String], problems: inout [Diagnostic]) -> [(path: String, display: String)] {
+        var unreadable: Diagnostic?
+        return files(in: dir, extensions: extensions, problems: &problems, unreadable: &unreadable)
+    }
+
+    /// `unreadable` is set when the folder exists but cannot be read.
+    static func files(in dir: String, extensions: [String], problems: inout [Diagnostic],
+                      unreadable: inout Diagnostic?) -> [(path: String, display: String)] {
         guard let d = opendir(dir) else {
-            problems.append(Diagnostic(.error, file: dir, "cannot read folder: \(errnoText(errno))"))
+            let e = errno
+            problems.append(Diagnostic(.error, file: dir, "cannot read folder: \(errnoText(e))"))
+            if e != ENOENT { unreadable = problems.last }
             return []
         }
         defer { closedir(d) }
@@ -134,52 +158,62 @@ public struct Catalog: Sendable {
     }
 }
 
-/// The catalog of a long-lived process (`serve`), read again only when a file of its
-/// folders has changed: an edit is seen at the next request, and an unchanged folder is
-/// not parsed again for every run.
+/// The files of the agents and profiles folders as read at one moment: what a `Catalog` is
+/// parsed from, and what `CatalogCache` compares.
+struct CatalogFiles: Sendable, Equatable {
+    struct File: Sendable, Equatable {
+        var display: String
+        var source: Result<SourceFile, Diagnostic>
+    }
+
+    var agentsDir: String
+    var profilesDir: String
+    var profiles: [File] = []
+    var agents: [File] = []
+    var profileFolderProblems: [Diagnostic] = []
+    var agentFolderProblems: [Diagnostic] = []
+    /// A folder that exists but could not be read.
+    var unreadableFolder: Diagnostic?
+    /// Files that could not be read (opened, or read whole).
+    var readFailures: Int { (profiles + agents).filter { if case .failure = $0.source { true } else { false } }.count }
+
+    /// Every folder and file was read: what was found does not depend on a passing
+    /// condition (EMFILE, EIO...).
+    var isComplete: Bool { unreadableFolder == nil && readFailures == 0 }
+
+    static func read(agentsDir: String, profilesDir: String) -> CatalogFiles {
+        var files = CatalogFiles(agentsDir: agentsDir, profilesDir: profilesDir)
+        func read(_ dir: String, _ extensions: [String], _ problems: inout [Diagnostic], _ unreadable: inout Diagnostic?) -> [File] {
+            Catalog.files(in: dir, extensions: extensions, problems: &problems, unreadable: &unreadable).map { file in
+                do throws(Diagnostic) {
+                    return File(display: file.display, source: .success(try SourceFile.read(path: file.path, displayName: file.display)))
+                } catch {
+                    return File(display: file.display, source: .failure(error))
+                }
+            }
+        }
+        files.profiles = read(profilesDir, ["yaml", "yml"], &files.profileFolderProblems, &files.unreadableFolder)
+        files.agents = read(agentsDir, AgentParser.extensions, &files.agentFolderProblems, &files.unreadableFolder)
+        return files
+    }
+}
+
+/// The catalog of a long-lived process (`serve`), parsed again only when the files of its
+/// folders have changed: an edit is seen at the next request, and an unchanged folder is not
+/// parsed again for every run.
 ///
-/// Each request lists both folders and stats their files (about a microsecond a file);
-/// a catalog is reused while the folders, the file names and every file's device, inode,
-/// size, mtime and ctime are as they were. A catalog read while a file had changed within
-/// the last second is not kept at all: a second change within the clock's granularity could
-/// leave the same stamps, so only files that have settled are trusted to show a change.
+/// Every request reads both folders and every file in them (a few microseconds a file) and
+/// compares names, bytes, modes and owners with what the kept catalog was parsed from. No
+/// timestamp is trusted: a write through a shared mapping, a network filesystem's attribute
+/// cache or a clock step can leave an edited file's stamps as they were, and a tightened
+/// profile must govern the very next run. A catalog is kept only when every folder and file
+/// could be read: a failure that passes (EMFILE, EIO...) must not stay in force.
 public final class CatalogCache: Sendable {
     public let agentsDir: String
     public let profilesDir: String
 
-    struct Stamp: Equatable, Sendable {
-        var path: String
-        var errno: Int32
-        var device: UInt64 = 0
-        var inode: UInt64 = 0
-        var size: Int64 = 0
-        var modified: timespec = timespec()
-        var changed: timespec = timespec()
-
-        init(path: String) {
-            self.path = path
-            var st = stat()
-            guard stat(path, &st) == 0 else {
-                errno = Glibc.errno
-                return
-            }
-            errno = 0
-            device = UInt64(st.st_dev)
-            inode = UInt64(st.st_ino)
-            size = Int64(st.st_size)
-            modified = st.st_mtim
-            changed = st.st_ctim
-        }
-
-        static func == (a: Stamp, b: Stamp) -> Bool {
-            a.path == b.path && a.errno == b.errno && a.device == b.device && a.inode == b.inode && a.size == b.size
-                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
-                && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
-        }
-    }
-
     private struct Entry: Sendable {
-        var stamps: [Stamp]
+        var files: CatalogFiles
         var catalog: Catalog
     }
 
@@ -192,26 +226,13 @@ public final class CatalogCache: Sendable {
         self.profilesDir = profilesDir
     }
 
-    /// The folders and the files a `Catalog` would read, as they are now.
-    func stamps() -> [Stamp] {
-        var ignored: [Diagnostic] = []
-        var out = [Stamp(path: profilesDir), Stamp(path: agentsDir)]
-        for (dir, extensions) in [(profilesDir, ["yaml", "yml"]), (agentsDir, AgentParser.extensions)] {
-            out += Catalog.files(in: dir, extensions: extensions, problems: &ignored).map { Stamp(path: $0.path) }
-        }
-        return out
-    }
-
     /// The catalog as the files are now.
     public func current() -> Catalog {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let stamps = stamps()
-        if let entry = cached.withLock({ $0 }), entry.stamps == stamps { return entry.catalog }
-        let catalog = Catalog(agentsDir: agentsDir, profilesDir: profilesDir)
+        let files = CatalogFiles.read(agentsDir: agentsDir, profilesDir: profilesDir)
+        if let entry = cached.withLock({ $0 }), entry.files == files { return entry.catalog }
+        let catalog = Catalog(files: files)
         reads.add(1, ordering: .relaxed)
-        let settled = stamps.allSatisfy { $0.errno != 0 || $0.changed.tv_sec < now.tv_sec - 1 }
-        cached.withLock { $0 = settled ? Entry(stamps: stamps, catalog: catalog) : nil }
+        cached.withLock { $0 = files.isComplete ? Entry(files: files, catalog: catalog) : nil }
         return catalog
     }
 }

@@ -25,7 +25,9 @@ extension AuditLog: EventStore {
 /// processes included), adds the agent's records, replays them newest first exactly as the
 /// backward scan would, and keeps what that replay took. The file must be the one read
 /// before: same device and inode, not shorter, and the bytes just before the point
-/// unchanged; else (rotated, truncated, replaced) the agent is scanned afresh.
+/// unchanged; else (rotated, truncated, replaced) the agent is scanned afresh. So is it when
+/// the clock has stepped back (an earlier `now`, or a new record older than the newest
+/// kept): records dropped as past could count again.
 final class ActivityIndex: Sendable {
     /// Where in which file an agent's records were read up to.
     struct FileMark: Sendable, Equatable {
@@ -63,6 +65,11 @@ final class ActivityIndex: Sendable {
         var seconds: Int
         /// Newest first.
         var records: [ActivityRecord]
+        /// The latest `now` asked with, and the newest record's time (or of the scan's
+        /// start): records dropped as past can count again if the clock steps back, so an
+        /// earlier `now` or a record older than the newest kept one means a fresh scan.
+        var latestNow: Date
+        var newest: Date
     }
 
     private let agents = Mutex<[String: Agent]>([:])
@@ -71,7 +78,8 @@ final class ActivityIndex: Sendable {
 
     func activity(path: String, agent: String, within seconds: Int, now: Date) throws(AuditError) -> AuditActivity {
         let known = agents.withLock { $0[agent] }
-        if let known, known.seconds >= seconds, let updated = try update(known, path: path, agent: agent, now: now) {
+        if let known, known.seconds >= seconds, now >= known.latestNow,
+           let updated = try update(known, path: path, agent: agent, now: now) {
             agents.withLock { $0[agent] = updated }
             return ActivityScan.replay(updated.records, within: seconds, now: now).activity
         }
@@ -82,7 +90,10 @@ final class ActivityIndex: Sendable {
             agents.withLock { $0[agent] = nil }
             return AuditActivity()
         }
-        agents.withLock { $0[agent] = Agent(file: file, seconds: window, records: scan.taken) }
+        agents.withLock {
+            $0[agent] = Agent(file: file, seconds: window, records: scan.taken, latestNow: now,
+                              newest: scan.taken.first?.time ?? .distantPast)
+        }
         return window == seconds ? scan.activity : ActivityScan.replay(scan.taken, within: seconds, now: now).activity
     }
 
@@ -110,7 +121,15 @@ final class ActivityIndex: Sendable {
                 added.append(r)
             }
         }
+        // Times only grow down the log unless the clock was stepped back.
+        var newest = known.newest
+        for r in added {
+            guard r.time >= newest else { return nil }
+            newest = r.time
+        }
         var updated = known
+        updated.latestNow = now
+        updated.newest = newest
         updated.file = try FileMark(fd, end: size, path: path)
         // Keep what a scan of the longest window takes now; older records can no longer count.
         updated.records = ActivityScan.replay(added.reversed() + known.records, within: known.seconds, now: now).taken

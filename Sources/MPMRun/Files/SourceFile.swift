@@ -3,7 +3,7 @@ import Glibc
 /// The bytes of an agent or profile file, read so that no input can hang or flood the
 /// reader: opened non-blocking (a FIFO planted in `agents/` must not block `check`),
 /// refused unless it is a regular file, and refused before reading if over the size cap.
-public struct SourceFile: Sendable {
+public struct SourceFile: Sendable, Equatable {
     public static let maxBytes = 1 << 20
 
     /// The name used in every message about this file (as the user spelled the folder).

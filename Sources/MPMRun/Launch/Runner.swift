@@ -227,7 +227,9 @@ public struct Runner: Sendable {
             policy: policy, processEnvironment: environment,
             run: .init(runID: runID, agentID: policy.agent.id, sandbox: workspace.path, input: workspace.inputPath,
                        output: workspace.outputPath, temp: workspace.tempPath))
-        var notices = env.withheld
+        // Entries of an input that were not copied (special files, dangling or looping links,
+        // files removed while copying): the agent never sees them, and the user is told.
+        var notices = workspace.skippedInputs.map { "input \($0.description)" } + env.withheld
         recorder.secretValues = env.secretValues(of: policy)
 
         let ruleset: LandlockRuleset
