@@ -100,7 +100,9 @@ struct mpm_run {
     volatile int agent_recorded;         // init saw the agent end:
     volatile int agent_code;             //   CLD_EXITED, CLD_KILLED or CLD_DUMPED
     volatile int agent_status;           //   its exit code or signal
-    int notify[2];                       // init -> supervisor: "the agent has started (or failed)"
+    int notify[2];                       // init -> supervisor: "ready at the gate", then "the agent
+                                         //   has started (or failed)"
+    int gate[2];                         // supervisor -> init: a byte to start the agent; EOF not to
     void *stack;
 };
 
@@ -341,6 +343,20 @@ MPM_CHILD static int init_main(void *arg) {
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(r, MPM_STEP_PDEATHSIG);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(r, MPM_STEP_PDEATHSIG);
 
+    // The gate: init is ready, and waits while the supervisor records the run's start (mpm_start).
+    // The supervisor runs meanwhile: raw calls only until it waits again. EOF instead of the
+    // byte (the record failed): no agent.
+    close(r->gate[1]);  // init's copy: the supervisor's must be the last writer
+    char ready = 'R';
+    if (write(r->notify[1], &ready, 1) != 1) fail(r, MPM_STEP_GATE);
+    char go = 0;
+    long got;
+    do {
+        got = raw6(SYS_read, r->gate[0], (long)&go, 1, 0, 0);
+    } while (got == -EINTR);
+    if (got != 1) raw6(SYS_exit_group, 125, 0, 0, 0, 0);
+    // The supervisor waits in mpm_start again until the agent has called execve.
+
     char *agent_stack_top = (char *)r->stack + STACK_SIZE / 2;
     pid_t agent = clone(agent_main, agent_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, r);
     if (agent < 0) fail(r, MPM_STEP_CLONE);
@@ -404,6 +420,15 @@ int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *res
     r->stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (r->stack == MAP_FAILED) { free(r); goto fail_early; }
     if (pipe2(r->notify, O_CLOEXEC) != 0) { munmap(r->stack, STACK_SIZE); free(r); goto fail_early; }
+    // A socket pair, not a pipe: the byte is sent with MSG_NOSIGNAL, so an init that is gone
+    // costs an EPIPE, not a SIGPIPE.
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, r->gate) != 0) {
+        close(r->notify[0]);
+        close(r->notify[1]);
+        munmap(r->stack, STACK_SIZE);
+        free(r);
+        goto fail_early;
+    }
 
     // Blocked until init reports: no handler can run in init, and the wait below sees no EINTR.
     sigset_t all, old;
@@ -419,14 +444,18 @@ int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *res
     pid_t pid = clone(init_main, (char *)r->stack + STACK_SIZE, flags, r, &pidfd);
     int clone_errno = errno;
     close(r->notify[1]);
+    close(r->gate[0]);
     if (pid > 0) {
         char byte;
-        // EOF without a byte: init failed before starting the agent (its step is set).
+        // EOF without a byte: init failed before its gate (its step is set).
         while (read(r->notify[0], &byte, 1) < 0 && errno == EINTR) {}
     }
-    close(r->notify[0]);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
+    if (pid < 0 || r->step != MPM_STEP_NONE) {
+        close(r->notify[0]);
+        close(r->gate[1]);
+    }
     if (pid < 0) {
         munmap(r->stack, STACK_SIZE);
         free(r);
@@ -448,7 +477,6 @@ int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *res
         free(r);
         return 0;
     }
-    r->spec = NULL;
     result->pidfd = pidfd;
     return 0;
 
@@ -456,6 +484,35 @@ fail_early:
     result->failed_step = MPM_STEP_CLONE;
     result->failed_errno = errno;
     return -1;
+}
+
+void mpm_start(struct mpm_run *r, int go, int *failed_step, int *failed_errno) {
+    *failed_step = MPM_STEP_NONE;
+    *failed_errno = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int opened = 0;
+    if (go) {
+        char byte = 'G';
+        ssize_t n;
+        do { n = send(r->gate[1], &byte, 1, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+        opened = n == 1;
+        if (!opened) *failed_errno = errno;
+    }
+    close(r->gate[1]);
+    // Until the agent has called execve (or failed): it runs on init's memory, which is ours.
+    char byte;
+    while (read(r->notify[0], &byte, 1) < 0 && errno == EINTR) {}
+    close(r->notify[0]);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!opened) {
+        *failed_step = MPM_STEP_GATE;
+    } else if (r->step != MPM_STEP_NONE) {
+        *failed_step = r->step;
+        *failed_errno = r->err;
+    }
+    r->spec = NULL;
 }
 
 void mpm_release(struct mpm_run *r) {

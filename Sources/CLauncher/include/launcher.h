@@ -36,6 +36,7 @@ enum mpm_step {
     MPM_STEP_EXECVE,
     MPM_STEP_CLONE,
     MPM_STEP_CGROUP,
+    MPM_STEP_GATE,
 };
 
 // How the child gets its identity.
@@ -101,10 +102,18 @@ struct mpm_launch_result {
     int failed_errno;
 };
 
-// Starts the run: its init, in a new PID namespace, and the agent as its pid 2. Returns once
-// the agent has called execve (or failed before it). Returns 0, or -1 when clone itself
-// failed (errno set, failed_step MPM_STEP_CLONE). When a step failed, init has been reaped.
+// Starts a run in two steps, so that nothing of the agent runs before the supervisor has
+// recorded the run's start. mpm_launch makes its init (pid 1 of a new PID namespace, with
+// the run's identity and cgroups) and returns once init waits at its gate, before the agent
+// exists. Returns 0, or -1 when clone itself failed (errno set, failed_step MPM_STEP_CLONE).
+// When init failed (failed_step set), it has been reaped.
 int mpm_launch(const struct mpm_launch_spec *spec, struct mpm_launch_result *result);
+// Opens init's gate (go != 0): init starts the agent, as its pid 2, and this returns once
+// the agent has called execve, or failed before it (*failed_step, *failed_errno; init then
+// exits 127). With go == 0 init exits 125 and no agent is started. The spec given to
+// mpm_launch, and everything it points to, must stay valid until this returns. Either way
+// the caller then waits for init and releases the run as usual.
+void mpm_start(struct mpm_run *run, int go, int *failed_step, int *failed_errno);
 // Frees what mpm_launch allocated; only after the run's init has been reaped.
 void mpm_release(struct mpm_run *run);
 

@@ -40,6 +40,8 @@ public struct LaunchedChild: @unchecked Sendable {
 
 public enum LaunchFailure: Error, CustomStringConvertible {
     case clone(Int32)
+    /// The supervisor did not open the gate (the run's start could not be recorded): no agent ran.
+    case notStarted
     case pipe(Int32)
     case step(mpm_step, Int32)
     case seccomp(SeccompFilter.BuildError)
@@ -63,6 +65,8 @@ public enum LaunchFailure: Error, CustomStringConvertible {
             return "sandbox setup failed at \(Self.name(of: step)): \(errnoText(e))"
         case .seccomp(let e):
             return e.description
+        case .notStarted:
+            return "the agent was not started"
         }
     }
 
@@ -90,13 +94,17 @@ public enum LaunchFailure: Error, CustomStringConvertible {
         case MPM_STEP_SECCOMP_LISTENER: return "handing over the seccomp listener"
         case MPM_STEP_EXECVE: return "execve"
         case MPM_STEP_CGROUP: return "joining the run's cgroups"
+        case MPM_STEP_GATE: return "starting the agent"
         default: return "step \(step.rawValue)"
         }
     }
 }
 
 public enum Launcher {
-    public static func launch(_ plan: LaunchPlan) throws(LaunchFailure) -> LaunchedChild {
+    /// Makes the run's init, then calls `beforeAgent` with init's pid while init waits: the
+    /// agent is started only if it returns true (the run's start is on record), else no code
+    /// of the agent ever runs and this throws `.notStarted`.
+    public static func launch(_ plan: LaunchPlan, beforeAgent: (pid_t) -> Bool) throws(LaunchFailure) -> LaunchedChild {
         let path = strdup(plan.executable)!
         let argv = CStringArray(plan.argv)
         let envp = CStringArray(plan.environment)
@@ -155,10 +163,27 @@ public enum Launcher {
                 spec.seccomp_length = UInt16(filter.instructionCount)
                 spec.seccomp_flags = plan.reportDenials ? 1 << 3 /* SECCOMP_FILTER_FLAG_NEW_LISTENER */ : 0
                 spec.seccomp_listener_socket = pair[1]
-                return mpm_launch(&spec, &result)
+                let rc = mpm_launch(&spec, &result)
+                guard rc == 0, result.failed_step == 0 else { return rc }
+                // `spec` and all it points to live until mpm_start returns: the agent reads them.
+                let go = beforeAgent(result.pid)
+                var step: Int32 = 0, e: Int32 = 0
+                mpm_start(result.run, go ? 1 : 0, &step, &e)
+                if step != 0 {
+                    // Init exits on its own (125 or 127); make sure, then reap it.
+                    _ = mpm_pidfd_kill(result.pidfd, SIGKILL)
+                    var status = mpm_exit()
+                    _ = mpm_wait_run(result.run, result.pidfd, &status)
+                    mpm_release(result.run)
+                    close(result.pidfd)
+                    result.failed_step = go ? step : Int32(MPM_STEP_GATE.rawValue)
+                    result.failed_errno = go ? e : 0
+                }
+                return rc
             } }
         }
         if rc != 0 { throw .clone(result.failed_errno) }
+        if result.failed_step == Int32(MPM_STEP_GATE.rawValue) && result.failed_errno == 0 { throw .notStarted }
         if result.failed_step != 0 {
             throw .step(mpm_step(UInt32(result.failed_step)), result.failed_errno)
         }

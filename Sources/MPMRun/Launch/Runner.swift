@@ -272,6 +272,18 @@ public struct Runner: Sendable {
             throw Refusal(description: "cancelled before it started", code: .cancelled)
         }
         let started = Monotonic.now()
+        // No unaudited run: the agent starts only once run_started is on record. Init waits at
+        // its gate meanwhile; if the log refuses the record, no code of the agent ever runs.
+        var startRecorded: Bool?
+        let recordStart = { (pid: pid_t) -> Bool in
+            let ok = recorder.record(Event(.runStarted, runID: runID, agentID: agentID, [
+                "pid": .int(Int(pid)), "profile": policy.profile.map(JSONValue.string) ?? .null,
+                "permissions": .array(policy.permissions.map { .string($0.rawValue) }),
+                "argv": .array(argv.map(JSONValue.string)),
+            ]), announce: { recorder.reporter.started(runID: runID, agent: agentID, pid: pid) })
+            startRecorded = ok
+            return ok
+        }
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
         let launched: Swift.Result<LaunchedChild, LaunchFailure> = Self.launchLock.withLock { _ in
             guard mpm_pipe(&out) == 0 else { return .failure(.pipe(errno)) }
@@ -283,15 +295,27 @@ public struct Runner: Sendable {
             plan.stdout = out[1]
             plan.stderr = err[1]
             defer { close(out[1]); close(err[1]) }
-            do throws(LaunchFailure) { return .success(try Launcher.launch(plan)) } catch { return .failure(error) }
+            do throws(LaunchFailure) { return .success(try Launcher.launch(plan, beforeAgent: recordStart)) } catch {
+                return .failure(error)
+            }
         }
         let child: LaunchedChild
         switch launched {
         case .success(let c): child = c
         case .failure(let failure):
             if case .pipe = failure {} else { close(out[0]); close(err[0]) }
+            if case .notStarted = failure {
+                throw Refusal(description: recorder.failure ?? "the audit log could not be written", status: 125, code: .failed)
+            }
             let what = failure.exitCode == 127 ? "\(argv[0]): command not found" : failure.description
-            throw rejected(what, status: failure.exitCode)
+            guard startRecorded == true else { throw rejected(what, status: failure.exitCode) }
+            // Its start is on record: so is its end, which came before the agent's execve.
+            recorder.record(Event(.runExited, runID: runID, agentID: agentID, [
+                "exit_code": .int(Int(failure.exitCode)), "signal": .null, "reason": .string(RunOutcome.Reason.denied.rawValue),
+                "duration_ms": .int(Monotonic.now().milliseconds(since: started)), "max_rss_kb": .int(0), "denials": .int(0),
+                "error": .string(what),
+            ]))
+            throw Refusal(description: what, status: failure.exitCode, code: .failed)
         }
 
         launchedOK = true
@@ -304,13 +328,6 @@ public struct Runner: Sendable {
             recorder: recorder, signalFD: signalFD, control: control)
         supervisor.landlockDenials = landlockDenials
         if let control, !control.attach(pid: child.pid, pidfd: child.pidfd) { supervisor.cancel() }
-        // No unaudited run: if the log refuses the start, the agent is ended at once.
-        let recorded = recorder.record(Event(.runStarted, runID: runID, agentID: agentID, [
-            "pid": .int(Int(child.pid)), "profile": policy.profile.map(JSONValue.string) ?? .null,
-            "permissions": .array(policy.permissions.map { .string($0.rawValue) }),
-            "argv": .array(argv.map(JSONValue.string)),
-        ]), announce: { recorder.reporter.started(runID: runID, agent: agentID, pid: child.pid) })
-        if !recorded { supervisor.cancel() }
         let outcome = supervisor.run(sink: recorder.reporter, started: started)
         for incident in Incidents.afterExit(outcome, limits: policy.limits) {
             recorder.record(.incident(runID: runID, agentID: agentID, kind: incident.kind, detail: incident.detail,
