@@ -33,12 +33,7 @@ let package = Package(
             dependencies: [
                 "MPMRun",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            // A release mpm-run carries the Swift runtime and Foundation inside it: a cold start
-            // then loads 4 shared libraries instead of 20 (swift-crypto pulls in the whole of
-            // Foundation). Measured: `--version` 1.65x faster, a full sandboxed launch of
-            // /bin/true 1.3x faster. Debug builds (the tests) stay dynamic: faster to link.
-            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+            ]
         ),
         .testTarget(name: "MPMRunTests", dependencies: ["MPMRun"]),
         // Tests/Probe/mpm-probe.c, the attacker the end-to-end tests run inside the sandbox, is
