@@ -299,7 +299,7 @@ public final class Server: @unchecked Sendable {
                               log: auditLog, beforeExited: { [self] in release(runID) })
                 ended(runID)
             }
-            if startThread(stackSize: 1 << 20, body) == nil {
+            if startThread(stackSize: 1 << 20, detached: true, body) == nil {
                 // No thread, no run: say so the way any run that never started is reported.
                 let reporter = JSONLinesReporter(output: channel)
                 reporter.notStarted(runID: runID, reason: .denied, status: 125,
@@ -398,11 +398,14 @@ public final class Server: @unchecked Sendable {
 
     /// A detached thread (or, for the writer, a joinable one) with a small stack.
     @discardableResult
-    private func startThread(stackSize: Int, _ body: @escaping @Sendable () -> Void) -> pthread_t? {
+    /// A thread of `stackSize`. A detached one (a run's) gives its stack back when it ends;
+    /// serve never joins it, it waits for `liveRuns` instead.
+    private func startThread(stackSize: Int, detached: Bool = false, _ body: @escaping @Sendable () -> Void) -> pthread_t? {
         var attr = pthread_attr_t()
         pthread_attr_init(&attr)
         defer { pthread_attr_destroy(&attr) }
         pthread_attr_setstacksize(&attr, stackSize)
+        if detached { pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED)) }
         let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, &attr, { raw in
