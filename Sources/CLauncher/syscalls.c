@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -136,4 +137,8 @@ int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid) {
 
 const void *mpm_memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len) {
     return memmem(hay, hay_len, needle, needle_len);
+}
+
+int mpm_malloc_arena_max(int arenas) {
+    return mallopt(M_ARENA_MAX, arenas);
 }

@@ -50,4 +50,7 @@ int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid);
 // records with it a chunk at a time.
 const void *mpm_memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len);
 
+// mallopt(M_ARENA_MAX, arenas): how many malloc arenas threads share (1 on success).
+int mpm_malloc_arena_max(int arenas);
+
 #endif
