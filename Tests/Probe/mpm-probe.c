@@ -895,17 +895,26 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(t, "setsid-grandchild")) {
         // A grandchild that leaves our session and sleeps under the name `a`; we sleep too.
+        // "started" only once the grandchild has its name (it says so through a pipe).
+        int named[2];
+        if (pipe(named) != 0) return report(t, -1);
         pid_t pid = fork();
         if (pid < 0) return report(t, -1);
         if (pid == 0) {
             setsid();
             if (fork() == 0) {
                 prctl(PR_SET_NAME, a, 0, 0, 0);
+                if (write(named[1], "n", 1) != 1) _exit(1);
+                close(named[1]);
                 for (;;) pause();
             }
             _exit(0);
         }
+        close(named[1]);
         waitpid(pid, NULL, 0);
+        char byte;
+        if (read(named[0], &byte, 1) != 1) return report(t, -1);
+        close(named[0]);
         printf("%s: started\n", t);
         for (;;) pause();
     }
