@@ -121,7 +121,9 @@ struct LandlockDenialTests {
         try p.agent("flood", ["-e", "for (1..1000000) { open(my $f, '>', '\(p.root)/x') }"], command: "/usr/bin/perl")
         let started = Date()
         let r = try KernelAudit.with(enabled: 1) { try p.mpmRun(["flood"]) }
-        #expect(Date().timeIntervalSince(started) < 20)
+        // Ended by the burst, not by running its million opens (the status and the incident
+        // prove which); the bound is loose because a loaded 2-core CI machine stretches it.
+        #expect(Date().timeIntervalSince(started) < 60)
         #expect(r.status == 128 + 9, "\(r.status) \(r.stderr.suffix(300))")
         #expect(try p.auditRecords().count < 40, "bounded")
         #expect(try fileDenials(p).count == 21, "one more than max_denials_per_run (20), one by one")
