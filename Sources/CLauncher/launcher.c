@@ -347,8 +347,15 @@ MPM_CHILD static int init_main(void *arg) {
     // The supervisor runs meanwhile: raw calls only until it waits again. EOF instead of the
     // byte (the record failed): no agent.
     close(r->gate[1]);  // init's copy: the supervisor's must be the last writer
+    // Raw from this write on: the byte wakes the supervisor, and glibc's write would go on
+    // touching the launching thread's state after the syscall.
     char ready = 'R';
-    if (write(r->notify[1], &ready, 1) != 1) fail(r, MPM_STEP_GATE);
+    long wrote = raw6(SYS_write, r->notify[1], (long)&ready, 1, 0, 0);
+    if (wrote != 1) {
+        r->err = wrote < 0 ? (int)-wrote : EIO;
+        r->step = MPM_STEP_GATE;
+        raw6(SYS_exit_group, 127, 0, 0, 0, 0);
+    }
     char go = 0;
     long got;
     do {
@@ -500,6 +507,8 @@ void mpm_start(struct mpm_run *r, int go, int *failed_step, int *failed_errno) {
         opened = n == 1;
         if (!opened) *failed_errno = errno;
     }
+    // From the byte on, the agent runs on our memory and thread-local storage and its glibc
+    // calls may write this thread's errno: nothing here reads errno after the send.
     close(r->gate[1]);
     // Until the agent has called execve (or failed): it runs on init's memory, which is ours.
     char byte;

@@ -5,6 +5,13 @@ public protocol RunReporter: OutputSink {
     /// An audit record, as written to the log.
     func event(_ record: JSONValue)
     func exited(runID: String, outcome: RunOutcome, outputDir: String?)
+    /// A run whose start was announced but whose agent never ran its program (its setup
+    /// failed before execve): its end, with why. The terminal hears of it as an error line.
+    func failedToStart(runID: String, status: Int32, error: String, durationMS: Int)
+}
+
+extension RunReporter {
+    public func failedToStart(runID: String, status: Int32, error: String, durationMS: Int) {}
 }
 
 /// Where events are written before anyone is told: the audit log. It is also the memory

@@ -47,6 +47,16 @@ public final class RunControl: Sendable {
     /// The run's init as the host sees it (0 until launched).
     public var pid: Int32 { state.withLock { $0.pid } }
 
+    /// The run's init exists and its start is about to be announced: `status` shows it
+    /// running. Returns false when a cancel came first (the agent must then not start).
+    func starting(pid: Int32) -> Bool {
+        state.withLock { s in
+            s.pid = pid
+            s.phase = .running
+            return !s.cancelled
+        }
+    }
+
     /// The launched run: from now on a cancel kills it. Returns false when a cancel came first
     /// (the caller must then end the run itself).
     func attach(pid: Int32, pidfd: Int32) -> Bool {

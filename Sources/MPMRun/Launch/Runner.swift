@@ -52,6 +52,9 @@ public struct Runner: Sendable {
         public var status: Int32 = 125
         public var event: Event?
         public var code = Code.failed
+        /// The run's end was already recorded and reported (its start had been): nobody
+        /// should report it again.
+        public var ended = false
     }
 
     /// What `prepare` decided: everything a launch needs that can be refused cheaply.
@@ -275,7 +278,12 @@ public struct Runner: Sendable {
         // No unaudited run: the agent starts only once run_started is on record. Init waits at
         // its gate meanwhile; if the log refuses the record, no code of the agent ever runs.
         var startRecorded: Bool?
+        var cancelledAtGate = false
         let recordStart = { (pid: pid_t) -> Bool in
+            if let control, !control.starting(pid: pid) {
+                cancelledAtGate = true
+                return false
+            }
             let ok = recorder.record(Event(.runStarted, runID: runID, agentID: agentID, [
                 "pid": .int(Int(pid)), "profile": policy.profile.map(JSONValue.string) ?? .null,
                 "permissions": .array(policy.permissions.map { .string($0.rawValue) }),
@@ -305,17 +313,21 @@ public struct Runner: Sendable {
         case .failure(let failure):
             if case .pipe = failure {} else { close(out[0]); close(err[0]) }
             if case .notStarted = failure {
+                if cancelledAtGate { throw Refusal(description: "cancelled before it started", code: .cancelled) }
                 throw Refusal(description: recorder.failure ?? "the audit log could not be written", status: 125, code: .failed)
             }
             let what = failure.exitCode == 127 ? "\(argv[0]): command not found" : failure.description
             guard startRecorded == true else { throw rejected(what, status: failure.exitCode) }
             // Its start is on record: so is its end, which came before the agent's execve.
+            let duration = Monotonic.now().milliseconds(since: started)
             recorder.record(Event(.runExited, runID: runID, agentID: agentID, [
                 "exit_code": .int(Int(failure.exitCode)), "signal": .null, "reason": .string(RunOutcome.Reason.denied.rawValue),
-                "duration_ms": .int(Monotonic.now().milliseconds(since: started)), "max_rss_kb": .int(0), "denials": .int(0),
-                "error": .string(what),
+                "duration_ms": .int(duration), "max_rss_kb": .int(0), "denials": .int(0), "error": .string(what),
             ]))
-            throw Refusal(description: what, status: failure.exitCode, code: .failed)
+            recorder.reporter.failedToStart(runID: runID, status: failure.exitCode, error: what, durationMS: duration)
+            var refusal = Refusal(description: what, status: failure.exitCode, code: .failed)
+            refusal.ended = true
+            throw refusal
         }
 
         launchedOK = true

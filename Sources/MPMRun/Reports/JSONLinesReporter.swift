@@ -74,6 +74,10 @@ public final class JSONLinesReporter: RunReporter {
         ])
     }
 
+    public func failedToStart(runID: String, status: Int32, error: String, durationMS: Int) {
+        notStarted(runID: runID, reason: .denied, status: status, error: error, durationMS: durationMS)
+    }
+
     /// serve's `run/exited` for a run that was accepted but never launched: the sandbox
     /// could not be made, its input was refused, or it was cancelled first.
     public func notStarted(runID: String, reason: RunOutcome.Reason, status: Int32, error: String, durationMS: Int) {

@@ -341,8 +341,10 @@ public final class Server: @unchecked Sendable {
         } catch {
             let reason: RunOutcome.Reason = error.code == .cancelled ? .cancelled : .denied
             if error.code != .cancelled { Console.err("mpm-run serve: \(prepared.runID): \(error.description)") }
-            reporter.notStarted(runID: prepared.runID, reason: reason, status: error.status, error: error.description,
-                                durationMS: Monotonic.now().milliseconds(since: begun))
+            if !error.ended {
+                reporter.notStarted(runID: prepared.runID, reason: reason, status: error.status, error: error.description,
+                                    durationMS: Monotonic.now().milliseconds(since: begun))
+            }
         }
     }
 
