@@ -21,6 +21,14 @@ enum AuditFile {
         return fd
     }
 
+    /// `openForReading`, or nil when there is no log (an empty history).
+    static func openIfPresent(_ path: String) throws(AuditError) -> Int32? {
+        do { return try openForReading(path) } catch {
+            if case .missing = error.kind { return nil }
+            throw error
+        }
+    }
+
     /// The log's size at a moment when no append was half-written: taken under a shared
     /// lock, so that every byte before it belongs to a complete write. Readers then work on
     /// that prefix without holding the lock, and appenders are never kept waiting.

@@ -100,11 +100,7 @@ final class ActivityIndex: Sendable {
     /// `known` with what was appended since it was read, or nil when the file is not the
     /// one it was read from.
     private func update(_ known: Agent, path: String, agent: String, now: Date) throws(AuditError) -> Agent? {
-        let fd: Int32
-        do { fd = try AuditFile.openForReading(path) } catch {
-            if case .missing = error.kind { return nil }
-            throw error
-        }
+        guard let fd = try AuditFile.openIfPresent(path) else { return nil }
         defer { close(fd) }
         let size = try AuditFile.completeSize(fd, path: path)
         guard try known.file.isContinued(by: fd, size: size, path: path) else { return nil }

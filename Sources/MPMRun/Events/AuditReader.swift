@@ -316,11 +316,7 @@ extension AuditLog {
     /// the records the scan took (what `ActivityIndex` keeps). Nil for a missing log.
     static func scanActivity(path: String, agent: String, within seconds: Int,
                              now: Date) throws(AuditError) -> (scan: ActivityScan, file: ActivityIndex.FileMark)? {
-        let fd: Int32
-        do { fd = try AuditFile.openForReading(path) } catch {
-            if case .missing = error.kind { return nil }
-            throw error
-        }
+        guard let fd = try AuditFile.openIfPresent(path) else { return nil }
         defer { close(fd) }
         let size = try AuditFile.completeSize(fd, path: path)
         let mark = try ActivityIndex.FileMark(fd, end: size, path: path)
