@@ -6,6 +6,7 @@ import MPMRun
 /// `mpm-run audit release <agent>`.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "audit",
         abstract: "Read the audit log, verify its hash chain, or lift an agent's quarantine.",
         subcommands: [List.self, Verify.self, Release.self],
         defaultSubcommand: List.self)
@@ -76,6 +77,7 @@ extension Audit {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check the audit log's hash chain end to end.",
             discussion: """
                 Prints "ok: N records, chain intact" and exits 0, or names the first bad line \
@@ -97,6 +99,7 @@ extension Audit {
 
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "release",
             abstract: "Lift an agent's quarantine before it expires.",
             discussion: """
                 Records a `released` event (by: administrator, with your uid) in the audit log, so \

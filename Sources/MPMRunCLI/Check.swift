@@ -3,6 +3,7 @@ import MPMRun
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Validate every agent and profile and list all problems.",
         discussion: "Exits 0 when there are no errors (warnings allowed), 1 otherwise.")
 

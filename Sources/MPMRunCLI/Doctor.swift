@@ -3,6 +3,7 @@ import MPMRun
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Probe the kernel features the sandbox uses.",
         discussion: """
             One line per feature: seccomp filters and user notification, the Landlock ABI, \

@@ -3,6 +3,7 @@ import MPMRun
 
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "explain",
         abstract: "Print the effective policy an agent would run under, and why.",
         discussion: "Exits 1 when the agent cannot run (unknown, invalid, or refused by its profile).")
 

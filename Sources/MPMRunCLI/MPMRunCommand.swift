@@ -4,6 +4,8 @@ import MPMRun
 
 @main
 struct MPMRunCommand: ParsableCommand {
+    // Every command names itself: a name derived from the type costs a reflection scan of the
+    // binary's protocol conformances at each start.
     static let configuration = CommandConfiguration(
         commandName: "mpm-run",
         abstract: "Run AI agents in a sandbox that their permission profile defines.",

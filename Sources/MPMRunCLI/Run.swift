@@ -5,6 +5,7 @@ import MPMRun
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Launch one agent in its sandbox (the default command: mpm-run <agent>).",
         discussion: """
             Exit status: the agent's own; 124 when the timeout fired; 125 when mpm-run failed \

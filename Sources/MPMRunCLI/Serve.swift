@@ -5,6 +5,7 @@ import MPMRun
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve JSON-RPC 2.0 on stdin and stdout, for orchestrators (many runs at once).",
         discussion: """
             One JSON object per line each way; human logs on stderr only. Methods: run, cancel, \
