@@ -66,6 +66,40 @@ import Testing
         #expect((pidns["detail"] as? String)?.contains("CLONE_NEWUSER|CLONE_NEWPID") == true)
         let root = try #require(features.first { $0["name"] as? String == "root" })
         #expect(root["available"] as? Bool == false)
+        // Runs of an unprivileged supervisor get no cgroups: nothing to time.
+        #expect(!features.contains { $0["name"] as? String == "cgroup_attach" })
+    }
+
+    /// As root, doctor times how long a new process takes to join a run's cgroups (an RCU grace
+    /// period per move on cgroup v1, unless cgroup2 is mounted with favordynmods), and says
+    /// whether that slows every launch. The test times the same move on its own and checks
+    /// that doctor's verdict agrees with it, and that doctor leaves no cgroup behind.
+    @Test func doctorTimesTheMoveIntoARunsCgroups() throws {
+        guard geteuid() == 0, let base = Self.ownMemoryCgroup() else { return }
+        let own = Self.timeCgroupMove(base: base)
+        let r = try MPMRun.run(["doctor", "--json"])
+        let obj = try #require(try JSONSerialization.jsonObject(with: r.stdoutBytes) as? [String: Any])
+        let features = try #require(obj["features"] as? [[String: Any]])
+        let attach = try #require(features.first { $0["name"] as? String == "cgroup_attach" })
+        let detail = try #require(attach["detail"] as? String)
+        let figure = try #require(detail.firstMatch(of: /(\d+)\.(\d\d) ms/), "\(detail)")
+        let ms = Double(figure.1)! + Double(figure.2)! / 100
+        #expect(attach["required"] as? Bool == false)
+        if let own, own > 3 {
+            #expect(attach["available"] as? Bool == false, "the test's own move took \(own) ms; doctor: \(detail)")
+            #expect((attach["fix"] as? String)?.contains("favordynmods") == true)
+            #expect(ms >= 1)
+        } else if let own, own < 0.5 {
+            #expect(attach["available"] as? Bool == true, "the test's own move took \(own) ms; doctor: \(detail)")
+            #expect(ms < 1)
+        }
+        let text = try MPMRun.run(["doctor"])
+        #expect(text.stdoutLines.contains { $0.hasPrefix(attach["available"] as? Bool == true ? "ok      cgroup_attach " : "slow    cgroup_attach ") })
+        // Another test's doctor may be running now: only a folder whose doctor is gone is left over.
+        let left = try FileManager.default.contentsOfDirectory(atPath: base).filter {
+            $0.hasPrefix("mpm-run-doctor-") && Int32($0.dropFirst("mpm-run-doctor-".count)).map { kill($0, 0) != 0 } ?? true
+        }
+        #expect(left.isEmpty, "doctor left \(left) in \(base)")
     }
 
     @Test func doctorHelpNamesTheExitStatus() throws {
@@ -76,6 +110,45 @@ import Testing
     }
 
     // MARK: - Helpers
+
+    /// This process's memory cgroup folder (cgroup v1), where mpm-run would make its runs'.
+    static func ownMemoryCgroup() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[1].split(separator: ",").contains("memory") else { continue }
+            let path = "/sys/fs/cgroup/memory" + (parts[2] == "/" ? "" : String(parts[2]))
+            return access(path + "/cgroup.procs", W_OK) == 0 ? path : nil
+        }
+        return nil
+    }
+
+    /// The median time, in ms, of moving a sleeping process into a new memory cgroup under
+    /// `base` (three moves, 50 ms apart), or nil when the move cannot be made.
+    static func timeCgroupMove(base: String) -> Double? {
+        let dir = base + "/mpm-test-move-\(getpid())"
+        guard mkdir(dir, 0o700) == 0 else { return nil }
+        defer { rmdir(dir) }
+        var samples: [Double] = []
+        for _ in 0..<3 {
+            usleep(50_000)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sleep")
+            p.arguments = ["30"]
+            guard (try? p.run()) != nil else { return nil }
+            defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+            let fd = open(dir + "/cgroup.procs", O_WRONLY)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            let pid = Array(String(p.processIdentifier).utf8)
+            var t0 = timespec(), t1 = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &t0)
+            guard write(fd, pid, pid.count) == pid.count else { return nil }
+            clock_gettime(CLOCK_MONOTONIC, &t1)
+            samples.append(Double(t1.tv_sec - t0.tv_sec) * 1000 + Double(t1.tv_nsec - t0.tv_nsec) / 1e6)
+        }
+        return samples.sorted()[1]
+    }
 
     /// landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) made by Python's
     /// ctypes, so that the comparison does not go through mpm-run's own wrapper; nil

@@ -45,6 +45,12 @@ int mpm_sys_probe_namespaces(int new_user, int new_pid);
 // unshare(CLONE_NEWUSER). 0 when it could, otherwise the errno of the failing step.
 int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid);
 
+// For a root caller (`mpm-run doctor`): how long moving a new process into cgroups takes, as
+// a run's init does at each launch. A clone(CLONE_VM) child waits on a pipe while its pid is
+// written to each of the `count` cgroup.procs descriptors; then it exits and is reaped. The
+// nanoseconds the writes took, or -errno.
+long long mpm_sys_probe_cgroup_attach(const int *procs_fds, int count);
+
 // memmem (hidden from Swift without _GNU_SOURCE): where `needle` first occurs in the
 // `hay_len` bytes at `hay`, or NULL. The audit log's tail queries pass over other agents'
 // records with it a chunk at a time.

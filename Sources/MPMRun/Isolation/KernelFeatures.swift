@@ -87,6 +87,7 @@ public struct KernelFeatures: Sendable, Encodable {
         let v1 = cgroupV1(mounts, v2Usable: v2.available)
         features.append(v2)
         features.append(v1)
+        if root, let attach = cgroupAttach(mounts) { features.append(attach) }
         features.append(Feature(
             name: "root", available: root, required: false,
             detail: root ? "yes: agents run as uid \(agent.uid), never as root"
@@ -286,6 +287,41 @@ public struct KernelFeatures: Sendable, Encodable {
                        fix: v2Usable ? nil : "optional: mount the memory, pids and cpu controllers, or use cgroup v2")
     }
 
+    /// As root: how long a new process takes to join a run's cgroups (made as a run's are,
+    /// then removed), as each launch's init does. Where the kernel makes every move wait for an
+    /// RCU grace period (cgroup v1, and v2 without favordynmods), each launch waits for it.
+    /// The median of three moves, 50 ms apart (a move right after another does not wait).
+    static func cgroupAttach(_ mounts: [Mount]) -> Feature? {
+        let limits = ResourceLimits(memoryMB: 64, cpuSeconds: 1, timeoutSeconds: 1, maxProcesses: 8,
+                                    maxOpenFiles: 64, maxFileSizeMB: 1, maxOutputBytes: 1)
+        guard let groups = RunCgroups.create(runID: "doctor-\(getpid())", limits: limits) else { return nil }
+        defer { groups.remove() }
+        var samples: [Int64] = []
+        for i in 0..<3 {
+            if i > 0 { usleep(50_000) }
+            let ns = groups.procsFDs.withUnsafeBufferPointer { mpm_sys_probe_cgroup_attach($0.baseAddress, Int32($0.count)) }
+            guard ns >= 0 else {
+                return Feature(name: "cgroup_attach", available: false, required: false,
+                               detail: "a probe process could not join a run's cgroups: \(errnoText(Int32(-ns)))")
+            }
+            samples.append(ns)
+        }
+        let hundredths = Int((samples.sorted()[1] + 5_000) / 10_000)
+        let ms = "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100) ms"
+        let v2 = mounts.first { $0.type == "cgroup2" }
+        if hundredths < 100 {
+            let favoured = v2?.options.split(separator: ",").contains("favordynmods") ?? false
+            return Feature(name: "cgroup_attach", available: true, required: false,
+                           detail: "a run's init joins its cgroups in \(ms)" + (favoured ? " (favordynmods)" : ""))
+        }
+        return Feature(name: "cgroup_attach", available: false, required: false,
+                       detail: "a run's init takes \(ms) to join its cgroups (the kernel waits for an RCU grace period "
+                           + "at each move): every launch as root waits that long",
+                       fix: v2.map { "optional: mount -o remount,favordynmods \($0.point) (system-wide: moving processes "
+                           + "between cgroups stops waiting; forks and exits cost a little more)" }
+                           ?? "optional: mount cgroup2 with favordynmods (kernel 6.1 or later)")
+    }
+
     // MARK: - Output
 
     /// One line per feature, then a summary:
@@ -293,7 +329,8 @@ public struct KernelFeatures: Sendable, Encodable {
     public func render() -> String {
         var lines: [String] = []
         for f in features {
-            let status = f.available ? (f.name == "root" ? "info" : "ok") : (f.required ? "MISSING" : (f.fix == nil ? "info" : "absent"))
+            let status = f.available ? (f.name == "root" ? "info" : "ok")
+                : f.required ? "MISSING" : f.fix == nil ? "info" : f.name == "cgroup_attach" ? "slow" : "absent"
             var line = pad(status, 8) + pad(f.name, 18) + f.detail
             if let fix = f.fix { line += "  fix: " + fix }
             lines.append(line)
