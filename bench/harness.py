@@ -918,6 +918,18 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def doctor_cgroup_attach(binary):
+    """What `mpm-run doctor` says of the move into a run's cgroups, which every root launch waits for."""
+    try:
+        out = subprocess.run([binary, "doctor", "--json"], capture_output=True, timeout=60).stdout
+        for f in json.loads(out)["features"]:
+            if f["name"] == "cgroup_attach":
+                return f"{'ok' if f['available'] else 'slow'}: {f['detail']}"
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+        pass
+    return None
+
+
 def write_markdown(R, path, png_name):
     a = R["args"]
     rows = summary_rows(R)
@@ -931,6 +943,10 @@ def write_markdown(R, path, png_name):
              + (f"; load average {R['load'][0]:.1f} at the start, {R['load'][1]:.1f} at the end "
                 "(other work on the machine stretches every time, baselines alike)"
                 if R.get("load") and None not in R["load"] else "") + ".")
+    if R.get("cgroup_attach"):
+        L.append("")
+        L.append(f"The root rows include each run's move into its cgroups; `mpm-run doctor` said of it "
+                 f"(`cgroup_attach`): {R['cgroup_attach']}.")
     L.append("")
     L.append(f"![launch latencies and throughputs]({png_name})")
     L.append("")
@@ -1232,6 +1248,7 @@ def main():
          "tools": "; ".join(tool_version(x) for x in (["bwrap", "--version"], ["firejail", "--version"],
                                                        ["hyperfine", "--version"]))}
     R["load"] = [loadavg()]
+    R["cgroup_attach"] = doctor_cgroup_attach(a.binary)
     t0 = time.monotonic()
     try:
         if "launch" in only:
