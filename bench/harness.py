@@ -924,7 +924,7 @@ def doctor_cgroup_attach(binary):
         out = subprocess.run([binary, "doctor", "--json"], capture_output=True, timeout=60).stdout
         for f in json.loads(out)["features"]:
             if f["name"] == "cgroup_attach":
-                return f"{'ok' if f['available'] else 'slow'}: {f['detail']}"
+                return f"{'ok' if f['available'] else 'slow' if f.get('fix') else 'info'}: {f['detail']}"
     except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
         pass
     return None

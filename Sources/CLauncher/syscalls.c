@@ -100,22 +100,19 @@ int mpm_sys_probe_namespaces(int new_user, int new_pid) {
     return err;
 }
 
-// Waits for one byte on the pipe (or its end), then leaves: raw syscalls only, on its own stack.
-static int attach_probe_child(void *arg) {
-    char b;
-    syscall(SYS_read, *(int *)arg, &b, 1);
-    syscall(SYS_exit, 0);
-    return 0;
-}
-
 long long mpm_sys_probe_cgroup_attach(const int *procs_fds, int count) {
     int gate[2];
     if (pipe2(gate, O_CLOEXEC) != 0) return -errno;
-    const size_t size = 64 * 1024;
-    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) { int e = errno; close(gate[0]); close(gate[1]); return -e; }
-    // The child reads gate[0] from this frame (CLONE_VM), which outlives it: it is reaped below.
-    pid_t child = clone(attach_probe_child, (char *)stack + size, CLONE_VM | SIGCHLD, &gate[0]);
+    // A plain fork (no CLONE_VM: nothing shared, and the thread sanitizer's fork handling
+    // applies). The child keeps only the read end, so it leaves when the parent writes its
+    // byte or dies: it never outlives doctor, nor keeps the cgroups busy.
+    pid_t child = fork();
+    if (child == 0) {
+        char b;
+        close(gate[1]);
+        while (read(gate[0], &b, 1) < 0 && errno == EINTR) {}
+        _exit(0);
+    }
     long long result;
     if (child < 0) {
         result = -errno;
@@ -130,14 +127,12 @@ long long mpm_sys_probe_cgroup_attach(const int *procs_fds, int count) {
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (result == 0) result = (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
-        // A byte, not the pipe's end: the child has its own copy of the write end.
         while (write(gate[1], "x", 1) < 0 && errno == EINTR) {}
         int status;
         while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
     }
     close(gate[1]);
     close(gate[0]);
-    munmap(stack, size);
     return result;
 }
 

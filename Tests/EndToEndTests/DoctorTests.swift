@@ -74,8 +74,9 @@ import Testing
     /// period per move on cgroup v1, unless cgroup2 is mounted with favordynmods), and says
     /// whether that slows every launch. The test times the same move on its own and checks
     /// that doctor's verdict agrees with it, and that doctor leaves no cgroup behind.
-    @Test func doctorTimesTheMoveIntoARunsCgroups() throws {
-        guard geteuid() == 0, let base = Self.ownMemoryCgroup() else { return }
+    @Test(.enabled(if: geteuid() == 0 && DoctorTests.ownMemoryCgroup() != nil, "needs root and a cgroup v1 memory controller"))
+    func doctorTimesTheMoveIntoARunsCgroups() throws {
+        let base = try #require(Self.ownMemoryCgroup())
         let own = Self.timeCgroupMove(base: base)
         let r = try MPMRun.run(["doctor", "--json"])
         let obj = try #require(try JSONSerialization.jsonObject(with: r.stdoutBytes) as? [String: Any])
@@ -85,13 +86,14 @@ import Testing
         let figure = try #require(detail.firstMatch(of: /(\d+)\.(\d\d) ms/), "\(detail)")
         let ms = Double(figure.1)! + Double(figure.2)! / 100
         #expect(attach["required"] as? Bool == false)
-        if let own, own > 3 {
-            #expect(attach["available"] as? Bool == false, "the test's own move took \(own) ms; doctor: \(detail)")
-            #expect((attach["fix"] as? String)?.contains("favordynmods") == true)
-            #expect(ms >= 1)
-        } else if let own, own < 0.5 {
-            #expect(attach["available"] as? Bool == true, "the test's own move took \(own) ms; doctor: \(detail)")
-            #expect(ms < 1)
+        // The verdict follows the figure: slow from 1 ms, and then the fix is named.
+        let slow = attach["available"] as? Bool == false
+        #expect(slow == (ms >= 1), "\(detail)")
+        #expect(((attach["fix"] as? String)?.contains("favordynmods") == true) == slow)
+        // Where moves are quick, doctor says so. (Where they wait for a grace period, other
+        // tests' launches at the same moment can make doctor's moves quick: not compared.)
+        if let own, own < 0.5 {
+            #expect(!slow, "the test's own move took \(own) ms; doctor: \(detail)")
         }
         let text = try MPMRun.run(["doctor"])
         #expect(text.stdoutLines.contains { $0.hasPrefix(attach["available"] as? Bool == true ? "ok      cgroup_attach " : "slow    cgroup_attach ") })

@@ -46,8 +46,8 @@ int mpm_sys_probe_namespaces(int new_user, int new_pid);
 int mpm_sys_probe_unprivileged_userns(uid_t uid, gid_t gid);
 
 // For a root caller (`mpm-run doctor`): how long moving a new process into cgroups takes, as
-// a run's init does at each launch. A clone(CLONE_VM) child waits on a pipe while its pid is
-// written to each of the `count` cgroup.procs descriptors; then it exits and is reaped. The
+// a run's init does at each launch. A forked child waits on a pipe while its pid is written
+// to each of the `count` cgroup.procs descriptors; then it exits and is reaped. The
 // nanoseconds the writes took, or -errno.
 long long mpm_sys_probe_cgroup_attach(const int *procs_fds, int count);
 

@@ -245,9 +245,8 @@ public final class RunSupervisor {
                 case pidIndex:
                     exited = true
                     // Every process of the run is gone with the agent; what they wrote is
-                    // still in the pipes. Drain it, but never wait on it for long (and not at
-                    // all for a cancelled run whose reader has stopped reading).
-                    drainDeadline = Monotonic.now().adding(seconds: paused && reason == .cancelled ? 0 : 2)
+                    // still in the pipes. Drain it, but never wait on it for long.
+                    drainDeadline = Monotonic.now().adding(seconds: 2)
                 default:
                     guard let kind = kinds[i] else { continue }
                     let got = read(p.fd, buffer.baseAddress, buffer.count)
