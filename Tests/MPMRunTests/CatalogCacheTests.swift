@@ -15,25 +15,8 @@ import Testing
             root = NSTemporaryDirectory() + "mpm-catalog-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: root + "/agents", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: root + "/profiles", withIntermediateDirectories: true)
-            try write("profiles/p.yaml", Self.profile("[read_files]"))
-            try write("agents/a.yaml", Self.agent("a", "First run."))
-        }
-
-        static func profile(_ permissions: String) -> String {
-            """
-            profile: p
-            description: Test.
-            applies_to: [engineer]
-            permissions: \(permissions)
-            limits: {memory_mb: 256, cpu_seconds: 10, timeout_seconds: 10, max_processes: 8,
-                     max_open_files: 64, max_file_size_mb: 1, max_output_bytes: 65536}
-            runtime: [/bin/true]
-
-            """
-        }
-
-        static func agent(_ id: String, _ instructions: String) -> String {
-            "agent_id: \(id)\nversion: 1.0.0\ntype: engineer\nmetadata: {name: A, description: Test.}\ninstructions: \(instructions)\n"
+            try write("profiles/p.yaml", CatalogFixtures.profile("[read_files]"))
+            try write("agents/a.yaml", CatalogFixtures.agent("a", "First run."))
         }
 
         /// Writes in place (same inode), as an editor that does not rename would.
@@ -65,18 +48,18 @@ import Testing
         #expect(cache.reads.load(ordering: .relaxed) == 1, "an unchanged folder is parsed once")
 
         // An in-place edit of the same size, at once: seen.
-        try f.write("agents/a.yaml", Folders.agent("a", "Other run."))
+        try f.write("agents/a.yaml", CatalogFixtures.agent("a", "Other run."))
         #expect(instructions(cache.current(), "a") == "Other run.")
         // And again within the same instant (the same timestamps, perhaps): seen too.
-        try f.write("agents/a.yaml", Folders.agent("a", "Third run."))
+        try f.write("agents/a.yaml", CatalogFixtures.agent("a", "Third run."))
         #expect(instructions(cache.current(), "a") == "Third run.")
 
         // A profile edit, an agent added, an agent removed.
         _ = cache.current()
-        try f.write("profiles/p.yaml", Folders.profile("[read_files, write_files]"))
+        try f.write("profiles/p.yaml", CatalogFixtures.profile("[read_files, write_files]"))
         #expect(permissions(cache.current()).contains(.writeFiles))
         _ = cache.current()
-        try f.write("agents/b.yaml", Folders.agent("b", "Second agent."))
+        try f.write("agents/b.yaml", CatalogFixtures.agent("b", "Second agent."))
         #expect(instructions(cache.current(), "b") == "Second agent.")
         _ = cache.current()
         unlink(f.agents + "/b.yaml")
@@ -85,7 +68,7 @@ import Testing
         // A file replaced by a rename (a new inode) with the very same size and mtime.
         _ = cache.current()
         let before = cache.reads.load(ordering: .relaxed)
-        try f.write("agents/a.new", Folders.agent("a", "Fifth run."))
+        try f.write("agents/a.new", CatalogFixtures.agent("a", "Fifth run."))
         var times = [timespec(), timespec()]
         var st = stat()
         stat(f.agents + "/a.yaml", &st)
@@ -119,7 +102,7 @@ import Testing
         let cache = CatalogCache(agentsDir: f.root + "/nowhere", profilesDir: f.profiles)
         #expect(cache.current().diagnostics.contains { $0.description.contains("nowhere") })
         try FileManager.default.createDirectory(atPath: f.root + "/nowhere", withIntermediateDirectories: true)
-        try f.write("nowhere/a.yaml", Folders.agent("a", "Found it here."))
+        try f.write("nowhere/a.yaml", CatalogFixtures.agent("a", "Found it here."))
         #expect(instructions(cache.current(), "a") == "Found it here.")
     }
 }

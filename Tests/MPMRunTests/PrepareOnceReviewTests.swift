@@ -59,21 +59,9 @@ import Testing
         }
         func remove() { try? FileManager.default.removeItem(atPath: root) }
 
-        static func profile(_ permissions: String) -> String {
-            """
-            profile: p
-            description: Test.
-            applies_to: [engineer]
-            permissions: \(permissions)
-            limits: {memory_mb: 256, cpu_seconds: 10, timeout_seconds: 10, max_processes: 8,
-                     max_open_files: 64, max_file_size_mb: 1, max_output_bytes: 65536}
-            runtime: [/bin/true]
-
-            """
-        }
-        static let wide = profile("[read_files, network_access]")
-        static let tight = profile("[read_files]                ")
-        static let agent = "agent_id: a\nversion: 1.0.0\ntype: engineer\nmetadata: {name: A, description: Test.}\ninstructions: Hi.\n"
+        static let wide = CatalogFixtures.profile("[read_files, network_access]")
+        static let tight = CatalogFixtures.profile("[read_files]                ")
+        static let agent = CatalogFixtures.agent()
     }
 
     func network(_ c: Catalog) -> Bool? { c.profiles.profiles.first?.permissions.contains(.networkAccess) }

@@ -22,18 +22,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let wide = "[read_files, write_files, network_access]"
         let tight = "[read_files]" + String(repeating: " ", count: wide.count - "[read_files]".count)
-        let profile = """
-            profile: p
-            description: Test.
-            applies_to: [engineer]
-            permissions: \(wide)
-            limits: {memory_mb: 256, cpu_seconds: 10, timeout_seconds: 10, max_processes: 8,
-                     max_open_files: 64, max_file_size_mb: 1, max_output_bytes: 65536}
-            runtime: [/bin/true]
-            # v1
-
-            """
-        let agent = "agent_id: a\nversion: 1.0.0\ntype: engineer\nmetadata: {name: A, description: Test.}\ninstructions: Hi.\n"
+        let profile = CatalogFixtures.profile(wide, extra: "# v1\n")
+        let agent = CatalogFixtures.agent()
         try agent.write(toFile: root + "/agents/a.yaml", atomically: false, encoding: .utf8)
         try profile.write(toFile: root + "/profiles/p.yaml", atomically: false, encoding: .utf8)
 
