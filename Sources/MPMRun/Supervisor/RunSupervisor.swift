@@ -244,6 +244,9 @@ public final class RunSupervisor {
                     reportLandlockDenials(landlockDenials!.read(), live: !exited)
                 case pidIndex:
                     exited = true
+                    // A cancel kills init before it wakes this loop, so the exit can be seen
+                    // first: the run was still cancelled.
+                    if reason == .exited, control?.isCancelled == true { reason = .cancelled }
                     // Every process of the run is gone with the agent; what they wrote is
                     // still in the pipes. Drain it, but never wait on it for long.
                     drainDeadline = Monotonic.now().adding(seconds: 2)
