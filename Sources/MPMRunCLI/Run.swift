@@ -75,11 +75,8 @@ struct Run: ParsableCommand {
             do throws(Runner.Refusal) {
                 result = try runner.run(request, reporter: reporter, store: log, signalFD: signalFD)
             } catch {
-                // A run that got as far as its start has records worth keeping.
-                if error.ended { try? log.sync() }
                 throw CLIError(error.description, exitCode: error.status)
             }
-            try? log.sync()
             for notice in result.notices { Console.err("mpm-run: \(notice)") }
             if let sandbox = result.sandbox { Console.err("mpm-run: sandbox kept at \(sandbox)") }
             return result.outcome.status

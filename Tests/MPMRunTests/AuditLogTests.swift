@@ -401,6 +401,58 @@ struct AuditLogTests {
         #expect(try f.lines().count == 1)
     }
 
+    @Test("denials, incidents, rejections and releases are fsynced as written; a run's start and exit are not")
+    func syncPolicy() throws {
+        let f = try LogFolder()
+        // Each fsync: the size of the file it was asked for, so we know which record it covered.
+        let synced = Mutex<[Int]>([])
+        let failNext = Mutex(false)
+        let log = try AuditLog(path: f.log, clock: AuditTime.now, syncFile: { fd in
+            if failNext.withLock({ let fail = $0; $0 = false; return fail }) {
+                errno = EIO
+                return -1
+            }
+            var st = stat()
+            _ = fstat(fd, &st)
+            synced.withLock { $0.append(Int(st.st_size)) }
+            return fsync(fd)
+        })
+        func size() -> Int {
+            var st = stat()
+            return stat(f.log, &st) == 0 ? Int(st.st_size) : -1
+        }
+        try log.append(Event(.runStarted, runID: "r1", agentID: "coder"))
+        try log.append(Event(.runExited, runID: "r1", agentID: "coder", ["exit_code": 0]))
+        #expect(synced.withLock { $0 }.isEmpty, "a clean run's records wait for the kernel's writeback")
+
+        var expected: [Int] = []
+        for event in [Event.permissionDenied(runID: "r2", agentID: "coder", permission: "network_access", plane: "syscall",
+                                             syscall: "socket", pid: 7, reason: "no network"),
+                      .incident(runID: "r2", agentID: "coder", kind: "timeout", detail: "ran 30 s", action: "killed"),
+                      Event(.policyRejected, runID: nil, agentID: "coder", ["reason": "x"]),
+                      Event(.agentRejected, runID: nil, agentID: "coder", ["reason": "x"]),
+                      Event(.released, runID: nil, agentID: "coder")] {
+            try log.append(event)
+            expected.append(size())
+        }
+        #expect(synced.withLock { $0 } == expected, "each synced with its own record already in the file")
+        #expect(Event.Kind.allCases.filter(\.syncedAtOnce).count == Event.Kind.allCases.count - 2)
+
+        // A record that cannot be synced is refused like one that cannot be written: taken
+        // back, and the caller (the run) fails closed.
+        let before = size()
+        failNext.withLock { $0 = true }
+        #expect(throws: AuditError.self) {
+            try log.append(.incident(runID: "r3", agentID: "coder", kind: "timeout", detail: "d", action: "killed"))
+        }
+        #expect(size() == before)
+        #expect(AuditLog.verify(path: f.log).ok)
+        // serve's last step syncs everything, routine records included.
+        try log.append(Event(.runStarted, runID: "r4", agentID: "coder"))
+        try log.sync()
+        #expect(synced.withLock { $0.last } == size())
+    }
+
     // MARK: reading
 
     @Test("records filter by agent, type and time, oldest first")

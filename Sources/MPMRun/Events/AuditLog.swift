@@ -15,8 +15,11 @@ import Synchronization
 /// Appends take an exclusive flock on the file, read the last line for its `seq` and hash,
 /// and write the new line with one write(2), so several processes (and several instances in
 /// one process: flock belongs to the open file description) append without interleaving or
-/// breaking the chain. Lines are not fsynced one by one: what write(2) accepted survives a
-/// crash of mpm-run; `sync()` at the end of a run covers a crash of the machine.
+/// breaking the chain. What write(2) accepted survives a crash of mpm-run. A crash of the
+/// machine is covered for the records that matter to an investigation: a denial, an incident,
+/// a rejection or a release is fsynced as it is written (like journald, which syncs at once
+/// only for critical messages), while a run's routine run_started and run_exited are left to
+/// the kernel's writeback, off the launch path. serve also syncs when it stops (`sync()`).
 ///
 /// Reading (`verify`, `records`, `recentActivity`) is in AuditReader.swift.
 public final class AuditLog: Sendable {
@@ -25,6 +28,8 @@ public final class AuditLog: Sendable {
     /// mutex also orders appends of threads sharing this instance, which one flock cannot.
     private let file: Mutex<Int32>
     private let clock: @Sendable () -> Date
+    /// fsync(2); tests count the calls.
+    private let syncFile: @Sendable (Int32) -> Int32
     /// Each agent's records as last read, for the rate limit and quarantine checks.
     let activityIndex = ActivityIndex()
 
@@ -36,9 +41,11 @@ public final class AuditLog: Sendable {
     }
 
     /// `clock` gives each record's `ts`; tests pass a fixed one.
-    init(path: String, clock: @escaping @Sendable () -> Date) throws(AuditError) {
+    init(path: String, clock: @escaping @Sendable () -> Date,
+         syncFile: @escaping @Sendable (Int32) -> Int32 = { fsync($0) }) throws(AuditError) {
         self.path = path
         self.clock = clock
+        self.syncFile = syncFile
         file = Mutex(try Self.openForAppending(path))
     }
 
@@ -77,6 +84,7 @@ public final class AuditLog: Sendable {
             bytes.append(UInt8(ascii: "\n"))
             do throws(AuditError) {
                 try writeAll(fd, bytes)
+                if event.kind.syncedAtOnce { try sync(fd) }
             } catch {
                 // A record that did not fit whole (disk full, a file size limit) is taken back:
                 // a torn line would break the chain for every later reader and writer.
@@ -87,13 +95,15 @@ public final class AuditLog: Sendable {
         }
     }
 
-    /// fsync: at the end of a run, so that its records survive a crash of the machine too.
+    /// fsync of every record written so far, routine ones included: serve's last step.
     public func sync() throws(AuditError) {
-        try file.withLock { (fd: inout Int32) throws(AuditError) in
-            while fsync(fd) != 0 {
-                if errno == EINTR { continue }
-                throw AuditError(.io(step: "sync", path: path, errno: errno))
-            }
+        try file.withLock { (fd: inout Int32) throws(AuditError) in try sync(fd) }
+    }
+
+    private func sync(_ fd: Int32) throws(AuditError) {
+        while syncFile(fd) != 0 {
+            if errno == EINTR { continue }
+            throw AuditError(.io(step: "sync", path: path, errno: errno))
         }
     }
 

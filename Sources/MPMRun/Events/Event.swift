@@ -10,6 +10,10 @@ public struct Event: Sendable, Equatable {
         case policyRejected = "policy_rejected"
         case agentRejected = "agent_rejected"
         case released
+
+        /// Whether the audit log fsyncs a record of this kind as it writes it: all but a
+        /// run's routine start and exit, which a launch would otherwise wait on (AuditLog).
+        var syncedAtOnce: Bool { self != .runStarted && self != .runExited }
     }
 
     public var kind: Kind
