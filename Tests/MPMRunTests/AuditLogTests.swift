@@ -438,19 +438,49 @@ struct AuditLogTests {
         #expect(synced.withLock { $0 } == expected, "each synced with its own record already in the file")
         #expect(Event.Kind.allCases.filter(\.syncedAtOnce).count == Event.Kind.allCases.count - 2)
 
-        // A record that cannot be synced is refused like one that cannot be written: taken
-        // back, and the caller (the run) fails closed.
+        // A record that cannot be synced is reported as an error, so the caller (the run)
+        // fails closed; the record stays whole in the file and the chain goes on.
         let before = size()
         failNext.withLock { $0 = true }
         #expect(throws: AuditError.self) {
             try log.append(.incident(runID: "r3", agentID: "coder", kind: "timeout", detail: "d", action: "killed"))
         }
-        #expect(size() == before)
+        #expect(size() > before)
         #expect(AuditLog.verify(path: f.log).ok)
         // serve's last step syncs everything, routine records included.
         try log.append(Event(.runStarted, runID: "r4", agentID: "coder"))
         try log.sync()
         #expect(synced.withLock { $0.last } == size())
+    }
+
+    @Test("an append does not wait for another's fsync: serve's launches never queue behind the disk")
+    func syncOutsideTheLocks() throws {
+        let f = try LogFolder()
+        let inSync = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let log = try AuditLog(path: f.log, clock: AuditTime.now, syncFile: { fd in
+            inSync.signal()
+            release.wait()
+            return fsync(fd)
+        })
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = try? log.append(.incident(runID: "r1", agentID: "coder", kind: "timeout", detail: "d", action: "killed"))
+            done.signal()
+        }
+        #expect(inSync.wait(timeout: .now() + 10) == .success)
+        // The incident's sync is held; a launch's record still goes in at once.
+        let second = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = try? log.append(Event(.runStarted, runID: "r2", agentID: "coder"))
+            second.signal()
+        }
+        let notBlocked = second.wait(timeout: .now() + 5) == .success
+        #expect(notBlocked, "the second append waited for the first one's fsync")
+        release.signal()
+        if !notBlocked { _ = second.wait(timeout: .now() + 10) }
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(try f.lines().count == 2)
+        #expect(AuditLog.verify(path: f.log).ok)
     }
 
     // MARK: reading

@@ -19,7 +19,8 @@ import Synchronization
 /// machine is covered for the records that matter to an investigation: a denial, an incident,
 /// a rejection or a release is fsynced as it is written (like journald, which syncs at once
 /// only for critical messages), while a run's routine run_started and run_exited are left to
-/// the kernel's writeback, off the launch path. serve also syncs when it stops (`sync()`).
+/// the kernel's writeback. The sync happens outside the log's locks, so the appends of other
+/// runs never wait for it. serve also syncs everything when it stops (`sync()`).
 ///
 /// Reading (`verify`, `records`, `recentActivity`) is in AuditReader.swift.
 public final class AuditLog: Sendable {
@@ -70,7 +71,7 @@ public final class AuditLog: Sendable {
     /// Appends one record for `event` and returns it as written (what is reported next).
     @discardableResult
     public func append(_ event: Event) throws(AuditError) -> JSONValue {
-        try file.withLock { (fd: inout Int32) throws(AuditError) -> JSONValue in
+        let (record, syncFD) = try file.withLock { (fd: inout Int32) throws(AuditError) -> (JSONValue, Int32?) in
             try lockCurrentFile(&fd)
             defer { AuditFile.unlock(fd) }
             guard let st = FS.fstat(fd) else { throw AuditError(.io(step: "stat", path: path, errno: errno)) }
@@ -84,15 +85,27 @@ public final class AuditLog: Sendable {
             bytes.append(UInt8(ascii: "\n"))
             do throws(AuditError) {
                 try writeAll(fd, bytes)
-                if event.kind.syncedAtOnce { try sync(fd) }
             } catch {
                 // A record that did not fit whole (disk full, a file size limit) is taken back:
                 // a torn line would break the chain for every later reader and writer.
                 while ftruncate(fd, off_t(st.st_size)) != 0 && errno == EINTR {}
                 throw error
             }
-            return .object(record)
+            // The sync waits for the disk outside both locks, so that other appends (serve's
+            // launches among them) do not wait on it; its own descriptor, because a rotation
+            // seen by the next append closes this one.
+            guard event.kind.syncedAtOnce else { return (.object(record), nil) }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            guard copy >= 0 else { throw AuditError(.io(step: "sync", path: path, errno: errno)) }
+            return (.object(record), copy)
         }
+        if let syncFD {
+            defer { close(syncFD) }
+            // A failed sync leaves the record whole in the file (later records may follow it
+            // already), and the caller fails closed: the run ends as for a failed write.
+            try sync(syncFD)
+        }
+        return record
     }
 
     /// fsync of every record written so far, routine ones included: serve's last step.
