@@ -57,6 +57,6 @@ enum DangerousPatterns {
 
     static func matches(in text: String) -> [String] {
         let lower = text.lowercased()
-        return caseInsensitive.filter { lower.contains($0) } + exact.filter { text.contains($0) }
+        return caseInsensitive.filter { lower.containsBytes($0) } + exact.filter { text.containsBytes($0) }
     }
 }

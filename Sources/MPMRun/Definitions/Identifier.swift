@@ -10,7 +10,7 @@ public enum Identifier {
     /// nil when `id` is valid, otherwise what is wrong with it.
     public static func problem(with id: String) -> String? {
         if id.isEmpty || id.count > 50 { return "must be 1 to 50 characters (has \(id.count))" }
-        if id.contains("..") || id.contains("/") || id.contains("\\") {
+        if id.containsBytes("..") || id.containsBytes("/") || id.containsBytes("\\") {
             return "'\(id)' must not contain '..', '/' or '\\'"
         }
         let bytes = Array(id.utf8)

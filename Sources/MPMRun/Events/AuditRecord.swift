@@ -28,7 +28,7 @@ enum AuditRecord {
     /// Whether a key's value must never reach the log (any case, anywhere in the key).
     static func isSensitive(_ key: String) -> Bool {
         let lower = key.lowercased()
-        return sensitiveWords.contains { lower.contains($0) }
+        return sensitiveWords.contains { lower.containsBytes($0) }
     }
 
     /// `value` with every sensitive key's value replaced, at any depth of objects (also
