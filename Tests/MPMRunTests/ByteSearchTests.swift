@@ -9,7 +9,8 @@ struct ByteSearchTests {
         let cases: [(String, String)] = [
             ("my_password_here", "password"), ("token", "token"), ("tok", "token"), ("", "a"), ("abc", ""),
             ("aaab", "aab"), ("x<script>", "<script"), ("<scrip", "<script"), ("été", "té"), ("naïve", "ïv"),
-            ("日本語のキー", "キー"), ("a\u{0}b", "\u{0}b"),
+            ("日本語のキー", "キー"), ("a\u{0}b", "\u{0}b"), ("ab", "ab"), ("xab", "ab"), ("abcab", "cab"),
+            ("abcabd", "abd"), ("ba", "ab"), ("a", "ab"),
         ]
         for (hay, needle) in cases {
             #expect(hay.containsBytes(needle) == hay.contains(needle), "\(hay) / \(needle)")
