@@ -180,3 +180,10 @@ const void *mpm_memmem(const void *hay, size_t hay_len, const void *needle, size
 int mpm_malloc_arena_max(int arenas) {
     return mallopt(M_ARENA_MAX, arenas);
 }
+
+int mpm_grow_pipe(int fd, int size) {
+    int now = fcntl(fd, F_GETPIPE_SZ);
+    if (now < 0 || now >= size) return now;
+    int grown = fcntl(fd, F_SETPIPE_SZ, size);
+    return grown < 0 ? now : grown;
+}

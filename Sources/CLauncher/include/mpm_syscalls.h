@@ -59,4 +59,10 @@ const void *mpm_memmem(const void *hay, size_t hay_len, const void *needle, size
 // mallopt(M_ARENA_MAX, arenas): how many malloc arenas threads share (1 on success).
 int mpm_malloc_arena_max(int arenas);
 
+// F_GETPIPE_SZ / F_SETPIPE_SZ (hidden from Swift without _GNU_SOURCE): grows the pipe `fd`
+// is an end of to `size` bytes when it is smaller, never shrinks it. The pipe's size
+// afterwards (the old one when the kernel refuses, e.g. past the user's pipe quota), or -1
+// with errno when `fd` is not a pipe.
+int mpm_grow_pipe(int fd, int size);
+
 #endif

@@ -1,3 +1,4 @@
+import CLauncher
 import Glibc
 
 /// Relays the agent's output to mpm-run's own stdout and stderr as it arrives. Writes block,
@@ -6,8 +7,16 @@ import Glibc
 public final class TerminalSink: OutputSink {
     private var closed: Set<Int32> = []
 
+    /// What a stdout or stderr that is a pipe is grown to: 1 MiB, the most an unprivileged
+    /// process may ask by default (/proc/sys/fs/pipe-max-size). With the default 64 KiB, each
+    /// 64 KiB relayed waits for the reader to empty the pipe: side by side, 1 GiB went through
+    /// at 0.65x the rate of `cat | cat` with 64 KiB, at 0.84x with 1 MiB.
+    static let pipeSize: Int32 = 1 << 20
+
     public init() {
         signal(SIGPIPE, SIG_IGN)
+        // Best effort: a pipe the kernel will not grow (the user's pipe quota) stays as it is.
+        for fd: Int32 in [1, 2] { _ = mpm_grow_pipe(fd, Self.pipeSize) }
     }
 
     public func deliver(_ stream: OutputStreamKind, _ bytes: UnsafeRawBufferPointer) {

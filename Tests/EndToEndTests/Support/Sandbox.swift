@@ -111,14 +111,13 @@ final class SandboxProject {
 
     /// Starts `mpm-run <args>` as this test's supervisor, for a test that reads its stdout
     /// while it streams.
-    func start(_ args: [String]) throws -> (process: Process, stdout: FileHandle) {
+    func start(_ args: [String], stdout out: Pipe = Pipe()) throws -> (process: Process, stdout: FileHandle) {
         let process = Process()
         let asNobody = Supervisor.isRoot && supervisor == .nobody
         process.executableURL = URL(fileURLWithPath: asNobody ? "/usr/bin/setpriv" : MPMRun.binary)
         process.arguments = (asNobody ? ["--reuid=65534", "--regid=65534", "--clear-groups", "--", MPMRun.binary] : []) + args
         process.currentDirectoryURL = URL(fileURLWithPath: root)
         process.environment = ["PATH": "/usr/bin:/bin", "MPM_AUDIT_LOG": auditLog]
-        let out = Pipe()
         process.standardOutput = out
         try process.run()
         return (process, out.fileHandleForReading)
