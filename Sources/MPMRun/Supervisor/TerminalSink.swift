@@ -12,18 +12,25 @@ public final class TerminalSink: OutputSink {
     /// rate of `cat | cat`, and at 1.04x to 1.30x with 256 KiB (1 MiB did no better). Not more:
     /// a pipe's pages count against its owner's quota (/proc/sys/fs/pipe-user-pages-soft,
     /// 16384 pages; a default pipe has 16, this one 64), past which the kernel gives that
-    /// user's new pipes 2 pages. stderr is left alone for the same reason.
+    /// user's new pipes 2 pages. stderr is left alone for the same reason. (The pages are
+    /// charged to the pipe's creator; a root mpm-run is not held to that user's limit.)
     static let pipeSize: Int32 = 256 << 10
+    /// Grown on the first write: a run refused before it starts, or one with nothing to say,
+    /// leaves the caller's pipe as it was.
+    private var stdoutGrown = false
 
     public init() {
         signal(SIGPIPE, SIG_IGN)
-        // Best effort, and only ever larger: a pipe the kernel will not grow stays as it is.
-        _ = mpm_grow_pipe(1, Self.pipeSize)
     }
 
     public func deliver(_ stream: OutputStreamKind, _ bytes: UnsafeRawBufferPointer) {
         let fd: Int32 = stream == .stdout ? 1 : 2
         guard !closed.contains(fd) else { return }
+        if fd == 1 && !stdoutGrown {
+            stdoutGrown = true
+            // Best effort, and only ever larger: a pipe the kernel will not grow stays as it is.
+            _ = mpm_grow_pipe(1, Self.pipeSize)
+        }
         if !writeFully(fd, bytes) { closed.insert(fd) }
     }
 
