@@ -1,5 +1,6 @@
 import CLauncher
 import Glibc
+import Synchronization
 
 /// Where a run's output goes: the terminal for `mpm-run <agent>`, JSON lines for `--json`,
 /// notifications for `serve`.
@@ -92,7 +93,6 @@ public final class RunSupervisor {
     let control: RunControl?
     /// Landlock's denials of this run, from the audit records (root, audit on): set before `run`.
     public var landlockDenials: LandlockDenials?
-    private var buffer: UnsafeMutableRawBufferPointer
 
     // What the run has come to.
     private var reason = RunOutcome.Reason.exited
@@ -116,14 +116,12 @@ public final class RunSupervisor {
         self.signalFD = signalFD
         redactors = [.stdout: OutputRedactor(literals: configuration.secretValues),
                      .stderr: OutputRedactor(literals: configuration.secretValues)]
-        buffer = .allocate(byteCount: 1 << 16, alignment: 16)
         for fd in [stdoutFD, stderrFD, child.listener] where fd >= 0 {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
     }
 
     deinit {
-        buffer.deallocate()
         close(stdoutFD)
         close(stderrFD)
         close(child.pidfd)
@@ -252,20 +250,7 @@ public final class RunSupervisor {
                     drainDeadline = Monotonic.now().adding(seconds: 2)
                 default:
                     guard let kind = kinds[i] else { continue }
-                    let got = read(p.fd, buffer.baseAddress, buffer.count)
-                    if got > 0 {
-                        outputBytes += got
-                        if limit != nil { continue }
-                        let allowed = min(got, got - (outputBytes - config.maxOutputBytes))
-                        if allowed > 0 {
-                            let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<allowed])
-                            deliver(sink, kind, redactors[kind]!.feed(chunk, now: Monotonic.now().nanoseconds))
-                        }
-                        if outputBytes > config.maxOutputBytes {
-                            limit = "output_limit"
-                            end(.limit, incident: ("output_limit", "wrote more than its \(config.maxOutputBytes) bytes of output"))
-                        }
-                    } else if got == 0 || (errno != EAGAIN && errno != EINTR) {
+                    if !pump(kind, from: p.fd, into: sink, outputBytes: &outputBytes) {
                         open[kind] = nil
                         deliver(sink, kind, redactors[kind]!.flush())
                     }
@@ -316,6 +301,26 @@ public final class RunSupervisor {
             denials: denials)
     }
 
+    /// One read of the stream's pipe, delivered up to the output limit. False at the stream's end.
+    private func pump(_ kind: OutputStreamKind, from fd: Int32, into sink: OutputSink, outputBytes: inout Int) -> Bool {
+        ReadBuffers.withBuffer { buffer in
+            let got = read(fd, buffer.baseAddress, buffer.count)
+            guard got > 0 else { return got < 0 && (errno == EAGAIN || errno == EINTR) }
+            outputBytes += got
+            if limit != nil { return true }
+            let allowed = min(got, got - (outputBytes - config.maxOutputBytes))
+            if allowed > 0 {
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<allowed])
+                deliver(sink, kind, redactors[kind]!.feed(chunk, now: Monotonic.now().nanoseconds))
+            }
+            if outputBytes > config.maxOutputBytes {
+                limit = "output_limit"
+                end(.limit, incident: ("output_limit", "wrote more than its \(config.maxOutputBytes) bytes of output"))
+            }
+            return true
+        }
+    }
+
     private func deliver(_ sink: OutputSink, _ kind: OutputStreamKind, _ bytes: UnsafeRawBufferPointer) {
         if !bytes.isEmpty { sink.deliver(kind, bytes) }
     }
@@ -355,6 +360,33 @@ public final class RunSupervisor {
                 end(.denied, incident: ("denial_burst", "more than \(config.maxDenials) denied calls"))
             }
         }
+    }
+}
+
+/// The 64 KiB buffers that supervisors read their runs' pipes into, each lent for one read and
+/// the delivery of what it read. A run between reads holds none: a thousand quiet runs under
+/// `serve` would otherwise keep a thousand buffers, each with pages touched.
+enum ReadBuffers {
+    static let byteCount = 1 << 16
+    /// Buffers kept for the next reads; one returned beyond these is freed.
+    static let spareLimit = 8
+    /// Addresses (a pointer is not Sendable; its bit pattern is).
+    private static let spare = Mutex<[UInt]>([])
+
+    static var spareCount: Int { spare.withLock { $0.count } }
+
+    static func withBuffer<T>(_ body: (UnsafeMutableRawBufferPointer) -> T) -> T {
+        let base = spare.withLock { $0.popLast() }.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
+            ?? UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 16)
+        defer {
+            let kept = spare.withLock { list in
+                guard list.count < spareLimit else { return false }
+                list.append(UInt(bitPattern: base))
+                return true
+            }
+            if !kept { base.deallocate() }
+        }
+        return body(UnsafeMutableRawBufferPointer(start: base, count: byteCount))
     }
 }
 
