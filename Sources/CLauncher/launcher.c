@@ -512,9 +512,16 @@ void mpm_start(struct mpm_run *r, int go, int *failed_step, int *failed_errno) {
     close(r->gate[1]);
     // Until the agent has called execve (or failed): it runs on init's memory, which is ours.
     char byte;
-    while (read(r->notify[0], &byte, 1) < 0 && errno == EINTR) {}
+    ssize_t got;
+    while ((got = read(r->notify[0], &byte, 1)) < 0 && errno == EINTR) {}
     close(r->notify[0]);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    // Init sends the byte once its clone of the agent has returned: the agent has called execve
+    // or ended, and the lower half of the stack, where it ran, is not used again. Its pages go
+    // back now rather than when the run ends (init stays, waiting, on the upper half), so a run
+    // that only waits holds one page of stack here, not two. Not on EOF: an init killed from
+    // outside may leave its agent still running here for a moment.
+    if (got == 1) madvise(r->stack, STACK_SIZE / 2, MADV_DONTNEED);
     if (!opened) {
         *failed_step = MPM_STEP_GATE;
     } else if (r->step != MPM_STEP_NONE) {

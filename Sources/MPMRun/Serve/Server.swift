@@ -85,7 +85,7 @@ public final class Server: @unchecked Sendable {
         // thread keeps its arena's pages after the run: with hundreds of runs that was 29 MiB
         // of serve's RSS. Runs allocate little and rarely at the same moment: two arenas do.
         _ = mpm_malloc_arena_max(2)
-        guard let writer = startThread(stackSize: 256 << 10, { [output] in output.runWriter() }) else {
+        guard let writer = startThread(name: "mpm-run output", stackSize: 256 << 10, { [output] in output.runWriter() }) else {
             Console.err("mpm-run serve: cannot start the output thread: \(errnoText(errno))")
             return 125
         }
@@ -303,7 +303,7 @@ public final class Server: @unchecked Sendable {
                               log: auditLog, beforeExited: { [self] in release(runID) })
                 ended(runID)
             }
-            if startThread(stackSize: 1 << 20, detached: true, body) == nil {
+            if startThread(name: Self.runThreadName, stackSize: 1 << 20, detached: true, body) == nil {
                 // No thread, no run: say so the way any run that never started is reported.
                 let reporter = JSONLinesReporter(output: channel)
                 reporter.notStarted(runID: runID, reason: .denied, status: 125,
@@ -402,17 +402,21 @@ public final class Server: @unchecked Sendable {
 
     // MARK: threads
 
-    /// A detached thread (or, for the writer, a joinable one) with a small stack.
+    /// What a run's thread is called (in `top -H`, /proc/PID/task/TID/comm).
+    static let runThreadName = "mpm-run run"
+
+    /// A thread named `name`, of `stackSize`: a detached one for a run (it gives its stack back
+    /// when it ends; serve never joins it, it waits for `liveRuns` instead), a joinable one for
+    /// the writer.
     @discardableResult
-    /// A thread of `stackSize`. A detached one (a run's) gives its stack back when it ends;
-    /// serve never joins it, it waits for `liveRuns` instead.
-    private func startThread(stackSize: Int, detached: Bool = false, _ body: @escaping @Sendable () -> Void) -> pthread_t? {
+    private func startThread(name: String, stackSize: Int, detached: Bool = false,
+                             _ body: @escaping @Sendable () -> Void) -> pthread_t? {
         var attr = pthread_attr_t()
         pthread_attr_init(&attr)
         defer { pthread_attr_destroy(&attr) }
         pthread_attr_setstacksize(&attr, stackSize)
         if detached { pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED)) }
-        let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        let box = Unmanaged.passRetained(ThreadBody { _ = mpm_name_thread(name); body() }).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, &attr, { raw in
             let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()

@@ -162,6 +162,8 @@ public final class RunSupervisor {
         var exited = false
         var outputBytes = 0
         var drainDeadline: Monotonic.Instant?
+        // The launch went deep into this thread's stack; the wait that follows stays shallow.
+        _ = mpm_trim_thread_stack()
 
         while !(exited && open.isEmpty) {
             if let control, control.isCancelled, !killed, !exited { end(.cancelled) }
@@ -301,7 +303,8 @@ public final class RunSupervisor {
             denials: denials)
     }
 
-    /// One read of the stream's pipe, delivered up to the output limit. False at the stream's end.
+    /// One read of the stream's pipe, delivered up to the output limit. False at the stream's end
+    /// (or on a read error other than EAGAIN and EINTR).
     private func pump(_ kind: OutputStreamKind, from fd: Int32, into sink: OutputSink, outputBytes: inout Int) -> Bool {
         ReadBuffers.withBuffer { buffer in
             let got = read(fd, buffer.baseAddress, buffer.count)

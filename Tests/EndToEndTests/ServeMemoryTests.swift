@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+
+/// Issue 6: what a quiet run costs serve in memory. A run's thread and its init reach deep into
+/// their stacks while the run starts, then wait, shallow, for as long as the run lasts; the
+/// pages they no longer use must go back to the system. Read from the kernel's page tables of
+/// the real serve (/proc/PID/pagemap, which needs root: the supervisor's memory is not dumpable).
+@Suite struct ServeMemoryTests {
+    @Test(.enabled(if: Supervisor.isRoot, "reading another process's page tables needs root"),
+          arguments: Supervisor.available)
+    func aWaitingRunKeepsNoStackPagesItIsDoneWith(supervisor: Supervisor) throws {
+        let p = try SandboxProject(supervisor, permissions: [], incidents: ServeTests.generous)
+        try p.agent("sleeper", ["sleep", "30"])
+        try p.agent("echo", ["echo", "warm"])
+        let serve = try ServeSession(p)
+        // One run to its end first: the first run of a serve also sets up state the runtime
+        // makes once (type metadata, caches), deep in its thread's stack, after the trim.
+        let warm = try serve.call("run", ["agent": "echo"])
+        let warmID = try #require((warm["result"] as? [String: Any])?["run_id"] as? String, "\(warm)")
+        #expect(serve.exited(warmID)?["exit_code"] as? Int == 0)
+        let count = 4
+        var ids: [String] = []
+        for _ in 0..<count {
+            let answer = try serve.call("run", ["agent": "sleeper"])
+            ids.append(try #require((answer["result"] as? [String: Any])?["run_id"] as? String, "\(answer)"))
+        }
+        for id in ids {
+            #expect(serve.waitFor { $0["method"] as? String == "run/started" && ($0["params"] as? [String: Any])?["run_id"] as? String == id } != nil)
+        }
+        let pid = serve.process.processIdentifier
+        let pages = try PageTable(pid: pid)
+        defer { pages.close() }
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+
+        // run/started comes at the gate, before the agent starts: wait until every run's thread
+        // (named "mpm-run run") is in poll(2) and every run's init (pid 1 of the run, a process
+        // sharing serve's memory, serve's child) is in waitid(2).
+        var threads: [(tid: String, sp: UInt)] = []
+        var inits: [(pid: Int32, sp: UInt)] = []
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            threads = try PageTable.runThreads(of: pid)
+            inits = try PageTable.initsWaiting(under: pid)
+            if threads.count == count && inits.count == count { break }
+            usleep(50_000)
+        } while Date() < deadline
+        #expect(threads.count == count, "run threads waiting in poll: \(threads.count)")
+        #expect(inits.count == count, "inits waiting in waitid: \(inits.count)")
+
+        // A run's thread: nothing of its stack is resident more than two pages below the page
+        // its stack pointer is on (the trim keeps its own frame's page and 1 KiB under it; the
+        // launch went many pages deeper). Its stack is 1 MiB and it waits near the top, so the
+        // 512 KiB under its stack pointer are its own.
+        for (tid, sp) in threads {
+            let below = PageTable.pageStart(sp, page) - 2 * page
+            let resident = try pages.residentPages((sp - (512 << 10))..<below, page)
+            #expect(resident.isEmpty, "thread \(tid): \(resident.count) resident pages below its poll")
+        }
+
+        // A run's init waits on the upper half of its 256 KiB stack: the lower half, where the
+        // agent ran until its execve, holds no page. Init's stack top is within 8 KiB above its
+        // stack pointer, so [sp - 240 KiB, sp - 64 KiB) lies inside that stack: the top of the
+        // agent's half, and the part of init's half that init, waiting shallow, leaves alone.
+        for (child, sp) in inits {
+            let top = PageTable.pageStart(sp, page)
+            let resident = try pages.residentPages((top - (240 << 10))..<(top - (64 << 10)), page)
+            #expect(resident.isEmpty, "init \(child): \(resident.count) resident pages in the agent's half of its stack")
+        }
+
+        for id in ids { _ = try serve.call("cancel", ["run_id": id]) }
+        serve.closeInput()
+        #expect(serve.waitForExit()?.status == 0)
+    }
+}
+
+/// Which pages of a process are resident, from /proc/PID/pagemap (bit 63 of each page's entry),
+/// and where its tasks wait, from /proc/.../syscall.
+struct PageTable {
+    #if arch(x86_64)
+    static let pollNR = 7  // glibc's poll is poll(2)
+    static let waitidNR = 247
+    #elseif arch(arm64)
+    static let pollNR = 73  // ppoll(2)
+    static let waitidNR = 95
+    #endif
+
+    let fd: Int32
+
+    init(pid: Int32) throws {
+        fd = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    func close() { _ = Glibc.close(fd) }
+
+    func residentPages(_ range: Range<UInt>, _ page: UInt) throws -> [UInt] {
+        guard !range.isEmpty else { return [] }
+        let first = range.lowerBound / page
+        let count = Int((range.upperBound - range.lowerBound + page - 1) / page)
+        var entries = [UInt64](repeating: 0, count: count)
+        let got = entries.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(first * 8)) }
+        guard got == count * 8 else { throw POSIXError(got < 0 ? POSIXErrorCode(rawValue: errno) ?? .EIO : .EIO) }
+        return entries.enumerated().filter { $0.element >> 63 != 0 }.map { (first + UInt($0.offset)) * page }
+    }
+
+    static func pageStart(_ address: UInt, _ page: UInt) -> UInt { address & ~(page - 1) }
+
+    /// The system call a blocked task is in, and its stack pointer (/proc/.../syscall).
+    static func blockedSyscall(_ path: String) -> (Int, UInt)? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count >= 9, let nr = Int(fields[0]),
+              let sp = UInt(fields[7].dropFirst(2), radix: 16) else { return nil }
+        return (nr, sp)
+    }
+
+    /// serve's run threads that wait in poll, with their stack pointers.
+    static func runThreads(of pid: Int32) throws -> [(tid: String, sp: UInt)] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").compactMap { tid in
+            guard (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8)) == "mpm-run run\n",
+                  let (nr, sp) = blockedSyscall("/proc/\(pid)/task/\(tid)/syscall"), nr == pollNR else { return nil }
+            return (tid, sp)
+        }
+    }
+
+    /// The children of `pid` that wait in waitid (a run's init), with their stack pointers.
+    static func initsWaiting(under pid: Int32) throws -> [(pid: Int32, sp: UInt)] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { entry in
+            guard let child = Int32(entry), child != pid,
+                  let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")"),
+                  Int32(stat[stat.index(close, offsetBy: 4)...].split(separator: " ").first ?? "") == pid,
+                  let (nr, sp) = blockedSyscall("/proc/\(child)/syscall"), nr == waitidNR else { return nil }
+            return (child, sp)
+        }
+    }
+}
