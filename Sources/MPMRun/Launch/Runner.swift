@@ -183,6 +183,48 @@ public struct Runner: Sendable {
     /// another thread cancel the run.
     public func launch(_ prepared: Prepared, _ request: RunRequest, recorder: EventRecorder, signalFD: Int32 = -1,
                        control: RunControl? = nil) throws(Refusal) -> Result {
+        finish(try start(prepared, request, recorder: recorder, signalFD: signalFD, control: control))
+    }
+
+    /// A run whose agent has started: what `finish` needs to supervise it to its end, collect
+    /// its output and clean up. Handed from the thread that started it to the one that
+    /// finishes it, never used by two at once.
+    public final class Started: @unchecked Sendable {
+        let runID: String
+        let policy: EffectivePolicy
+        let recorder: EventRecorder
+        let supervisor: RunSupervisor
+        let workspace: Workspace
+        var keep: Bool
+        let outputFolder: OutputFolder
+        let outputDir: String
+        var notices: [String]
+        let cgroups: RunCgroups?
+        let started: Monotonic.Instant
+
+        init(runID: String, policy: EffectivePolicy, recorder: EventRecorder, supervisor: RunSupervisor,
+             workspace: Workspace, keep: Bool, outputFolder: OutputFolder, outputDir: String, notices: [String],
+             cgroups: RunCgroups?, started: Monotonic.Instant) {
+            self.runID = runID
+            self.policy = policy
+            self.recorder = recorder
+            self.supervisor = supervisor
+            self.workspace = workspace
+            self.keep = keep
+            self.outputFolder = outputFolder
+            self.outputDir = outputDir
+            self.notices = notices
+            self.cgroups = cgroups
+            self.started = started
+        }
+    }
+
+    /// Makes the sandbox and launches the agent: every step up to the agent's execve. Once
+    /// it returns, the run is on record as started and `finish` must follow; the thread that
+    /// called it must outlive the run (the run's init shares its thread-local storage, and
+    /// its parent-death signal is this thread's end).
+    public func start(_ prepared: Prepared, _ request: RunRequest, recorder: EventRecorder, signalFD: Int32 = -1,
+                      control: RunControl? = nil) throws(Refusal) -> Started {
         let runID = prepared.runID
         let policy = prepared.policy
         let identity = prepared.identity
@@ -207,8 +249,10 @@ public struct Runner: Sendable {
             }
             throw rejected(error.description)
         }
-        var keep = request.keepSandbox
-        defer { if !keep { try? workspace.remove() } }
+        let keep = request.keepSandbox
+        // Until the run is handed to `finish`, a refusal cleans up here.
+        var handedOver = false
+        defer { if !handedOver && !keep { try? workspace.remove() } }
 
         // Made and opened before the agent starts, so it cannot plant a symlink where the
         // output will go (it knows its run id) nor swap the folder afterwards.
@@ -221,8 +265,7 @@ public struct Runner: Sendable {
             throw rejected("output folder: \(error.description)")
         }
         // A run that never starts leaves no empty output folder behind (rmdir keeps a full one).
-        var launchedOK = false
-        defer { if !launchedOK { rmdir(outputDir) } }
+        defer { if !handedOver { rmdir(outputDir) } }
 
         let instructions = workspace.instructionsPath
         let argv = policy.argv.map { $0.replacingAll(Command.instructionsPlaceholder, with: instructions) } + request.args
@@ -232,7 +275,7 @@ public struct Runner: Sendable {
                        output: workspace.outputPath, temp: workspace.tempPath))
         // Entries of an input that were not copied (special files, dangling or looping links,
         // files removed while copying): the agent never sees them, and the user is told.
-        var notices = workspace.skippedInputs.map { "input \($0.description)" } + env.withheld
+        let notices = workspace.skippedInputs.map { "input \($0.description)" } + env.withheld
         recorder.secretValues = env.secretValues(of: policy)
 
         let ruleset: LandlockRuleset
@@ -259,7 +302,7 @@ public struct Runner: Sendable {
         }
         defer { if stdinFD > 0 { close(stdinFD) } }
         let cgroups = RunCgroups.create(runID: runID, limits: policy.limits)
-        defer { cgroups?.remove() }
+        defer { if !handedOver { cgroups?.remove() } }
         var plan = LaunchPlan(
             executable: executable, argv: argv, environment: env.envp, workingDirectory: workspace.path,
             stdin: stdinFD, stdout: -1, stderr: -1, limits: policy.limits,
@@ -330,7 +373,6 @@ public struct Runner: Sendable {
             throw refusal
         }
 
-        launchedOK = true
         let supervisor = RunSupervisor(
             child: child, stdoutFD: out[0], stderrFD: err[0],
             configuration: .init(runID: runID, agentID: agentID, timeoutSeconds: timeout,
@@ -340,7 +382,26 @@ public struct Runner: Sendable {
             recorder: recorder, signalFD: signalFD, control: control)
         supervisor.landlockDenials = landlockDenials
         if let control, !control.attach(pid: child.pid, pidfd: child.pidfd) { supervisor.cancel() }
-        let outcome = supervisor.run(sink: recorder.reporter, started: started)
+        handedOver = true
+        return Started(runID: runID, policy: policy, recorder: recorder, supervisor: supervisor, workspace: workspace,
+                       keep: keep, outputFolder: outputFolder, outputDir: outputDir, notices: notices, cgroups: cgroups,
+                       started: started)
+    }
+
+    /// Supervises a started run to its end, records its end, collects its output and removes
+    /// its sandbox (unless kept) and cgroups. Any thread may call it, once.
+    public func finish(_ run: Started) -> Result {
+        let runID = run.runID
+        let policy = run.policy
+        let agentID = policy.agent.id
+        let recorder = run.recorder
+        let workspace = run.workspace
+        defer {
+            run.cgroups?.remove()
+            if !run.keep { try? workspace.remove() }
+        }
+        let cgroups = run.cgroups
+        let outcome = run.supervisor.run(sink: recorder.reporter, started: run.started)
         for incident in Incidents.afterExit(outcome, limits: policy.limits) {
             recorder.record(.incident(runID: runID, agentID: agentID, kind: incident.kind, detail: incident.detail,
                                       action: "killed"))
@@ -356,13 +417,13 @@ public struct Runner: Sendable {
 
         do throws(WorkspaceError) {
             // Bounded by apparent size: sparse files and hard links cannot amplify a copy.
-            let collected = try workspace.collectOutput(into: outputFolder, maxBytes: Self.outputCopyLimit(policy.limits))
-            notices += collected.skipped.map { "output \($0.description)" }
+            let collected = try workspace.collectOutput(into: run.outputFolder, maxBytes: Self.outputCopyLimit(policy.limits))
+            run.notices += collected.skipped.map { "output \($0.description)" }
         } catch {
-            notices.append("output not collected: \(error.description); the sandbox is kept at \(workspace.path)")
-            keep = true
+            run.notices.append("output not collected: \(error.description); the sandbox is kept at \(workspace.path)")
+            run.keep = true
         }
-        if keep { workspace.markKept() }
+        if run.keep { workspace.markKept() }
         recorder.record(Event(.runExited, runID: runID, agentID: agentID, [
             "exit_code": outcome.exitCode.map { .int(Int($0)) } ?? .null,
             "signal": outcome.signal.map { .int(Int($0)) } ?? .null,
@@ -371,9 +432,9 @@ public struct Runner: Sendable {
             "max_rss_kb": .int(outcome.maxRSSKB),
             "denials": .int(outcome.denials),
         ]))
-        if let failure = recorder.failure { notices.append(failure) }
-        recorder.reporter.exited(runID: runID, outcome: outcome, outputDir: outputDir)
-        return Result(runID: runID, outcome: outcome, outputDir: outputDir,
-                      sandbox: keep ? workspace.path : nil, notices: notices)
+        if let failure = recorder.failure { run.notices.append(failure) }
+        recorder.reporter.exited(runID: runID, outcome: outcome, outputDir: run.outputDir)
+        return Result(runID: runID, outcome: outcome, outputDir: run.outputDir,
+                      sandbox: run.keep ? workspace.path : nil, notices: run.notices)
     }
 }

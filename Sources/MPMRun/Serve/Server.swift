@@ -57,8 +57,10 @@ public final class Server: @unchecked Sendable {
     private let runEnded = mpm_eventfd()
     private let started = Monotonic.now()
     private var accepting = true
-    /// Threads to start once the line that asked for them has been answered.
+    /// Launches to hand to `launchers` once the line that asked for them has been answered.
     private var pendingStarts: [@Sendable () -> Void] = []
+    /// The threads that launch runs; each run is then watched by a thread of its own.
+    private var launchers: Launchers?
 
     public init(options: Options, log: AuditLog, outputFD: Int32 = 1) {
         self.options = options
@@ -85,10 +87,18 @@ public final class Server: @unchecked Sendable {
         // thread keeps its arena's pages after the run: with hundreds of runs that was 29 MiB
         // of serve's RSS. Runs allocate little and rarely at the same moment: two arenas do.
         _ = mpm_malloc_arena_max(2)
-        guard let writer = startThread(name: "mpm-run output", stackSize: 256 << 10, { [output] in output.runWriter() }) else {
+        guard let writer = Self.startThread(name: "mpm-run output", stackSize: 256 << 10, { [output] in output.runWriter() }) else {
             Console.err("mpm-run serve: cannot start the output thread: \(errnoText(errno))")
             return 125
         }
+        guard let launchers = Launchers(count: Launchers.defaultCount) else {
+            Console.err("mpm-run serve: cannot start the launch threads: \(errnoText(errno))")
+            output.close()
+            pthread_join(writer, nil)
+            return 125
+        }
+        self.launchers = launchers
+        defer { launchers.close() }
         var reader = LineReader(fd: inputFD, maxLineBytes: JSONRPC.maxLineBytes)
         var status: Int32 = 0
         var brokenSeen = false
@@ -298,17 +308,9 @@ public final class Server: @unchecked Sendable {
         let launcher = { var r = runner; r.catalog = runner.catalog.emptied(); return r }()
         let accepted = request
         pendingStarts.append { [self] in
-            let body: @Sendable () -> Void = { [self] in
-                Self.runToEnd(runner: launcher, prepared: prepared, request: accepted, control: control, channel: channel,
-                              log: auditLog, beforeExited: { [self] in release(runID) })
-                ended(runID)
-            }
-            if startThread(name: Self.runThreadName, stackSize: 1 << 20, detached: true, body) == nil {
-                // No thread, no run: say so the way any run that never started is reported.
-                let reporter = JSONLinesReporter(output: channel)
-                reporter.notStarted(runID: runID, reason: .denied, status: 125,
-                                    error: "cannot start a thread for the run: \(errnoText(errno))", durationMS: 0)
-                ended(runID)
+            launchers?.submit { [self] in
+                Self.launch(runner: launcher, prepared: prepared, request: accepted, control: control, channel: channel,
+                            log: auditLog, beforeExited: { [self] in release(runID) }, ended: { [self] in ended(runID) })
             }
         }
         return ["run_id": .string(runID)]
@@ -326,18 +328,21 @@ public final class Server: @unchecked Sendable {
         mpm_eventfd_signal(runEnded)
     }
 
-    /// A run's thread: launch, supervise, collect, report `run/exited`.
-    private static func runToEnd(runner: Runner, prepared: Runner.Prepared, request: RunRequest, control: RunControl,
-                                 channel: ServeOutput.Channel, log: AuditLog, beforeExited: @escaping () -> Void) {
+    /// On a launch thread: makes the run's sandbox and starts its agent, then hands the run to
+    /// a thread of its own, which supervises it, collects its output and reports `run/exited`.
+    /// `ended` is called once all of that is done (or the run never started).
+    private static func launch(runner: Runner, prepared: Runner.Prepared, request: RunRequest, control: RunControl,
+                               channel: ServeOutput.Channel, log: AuditLog, beforeExited: @escaping () -> Void,
+                               ended: @escaping @Sendable () -> Void) {
         let reporter = JSONLinesReporter(output: channel)
         reporter.beforeExited = beforeExited
         let recorder = EventRecorder(store: log, reporter: reporter)
         let begun = Monotonic.now()
+        let started: Runner.Started
         do throws(Runner.Refusal) {
-            let result = try runner.recordingRefusal(recorder) { () throws(Runner.Refusal) in
-                try runner.launch(prepared, request, recorder: recorder, control: control)
+            started = try runner.recordingRefusal(recorder) { () throws(Runner.Refusal) in
+                try runner.start(prepared, request, recorder: recorder, control: control)
             }
-            for notice in result.notices { Console.err("mpm-run serve: \(prepared.runID): \(notice)") }
         } catch {
             let reason: RunOutcome.Reason = error.code == .cancelled ? .cancelled : .denied
             if error.code != .cancelled { Console.err("mpm-run serve: \(prepared.runID): \(error.description)") }
@@ -345,7 +350,16 @@ public final class Server: @unchecked Sendable {
                 reporter.notStarted(runID: prepared.runID, reason: reason, status: error.status, error: error.description,
                                     durationMS: Monotonic.now().milliseconds(since: begun))
             }
+            ended()
+            return
         }
+        let watch: @Sendable () -> Void = {
+            let result = runner.finish(started)
+            for notice in result.notices { Console.err("mpm-run serve: \(prepared.runID): \(notice)") }
+            ended()
+        }
+        // No thread to spare: this launch thread watches the run itself (the others go on launching).
+        if startThread(name: runThreadName, stackSize: 1 << 20, detached: true, watch) == nil { watch() }
     }
 
     private func cancel(_ raw: [String: JSONValue]) throws(JSONRPC.Failure) -> JSONValue {
@@ -409,7 +423,7 @@ public final class Server: @unchecked Sendable {
     /// when it ends; serve never joins it, it waits for `liveRuns` instead), a joinable one for
     /// the writer.
     @discardableResult
-    private func startThread(name: String, stackSize: Int, detached: Bool = false,
+    static func startThread(name: String, stackSize: Int, detached: Bool = false,
                              _ body: @escaping @Sendable () -> Void) -> pthread_t? {
         var attr = pthread_attr_t()
         pthread_attr_init(&attr)

@@ -1,0 +1,79 @@
+import Glibc
+import Synchronization
+
+/// The threads that launch serve's runs, a few for all of them.
+///
+/// A run's init shares the thread-local storage of the thread that launched it and is killed
+/// when that thread ends (its parent-death signal), so a launching thread must outlive its
+/// runs: these live as long as serve. Each run is then watched by a thread of its own, which
+/// did none of the launch's work. That matters for memory: glibc keeps, per thread, a cache of
+/// the small blocks it freed, and a thread that had made a sandbox kept about 10 KiB of them
+/// for as long as its run went on.
+final class Launchers: @unchecked Sendable {
+    /// One a core, at most four: a launch is CPU in serve, and the step from clone to the
+    /// agent's execve is taken one run at a time anyway (`Runner.launchLock`).
+    static var defaultCount: Int { max(1, min(4, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    private struct State {
+        var queue: [@Sendable () -> Void] = []
+        var head = 0
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    /// Counts the jobs queued (and, once closed, one wake-up a thread).
+    private let ready = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    private var threads: [pthread_t] = []
+
+    /// Starts `count` threads; nil (errno set) when not one could be started.
+    init?(count: Int) {
+        sem_init(ready, 0, 0)
+        for i in 0..<count {
+            guard let thread = Server.startThread(name: "mpm-run launch", stackSize: 1 << 20, { [self] in work() }) else {
+                if i == 0 { return nil }  // deinit frees the semaphore
+                break
+            }
+            threads.append(thread)
+        }
+    }
+
+    deinit {
+        sem_destroy(ready)
+        ready.deallocate()
+    }
+
+    /// Queues `job` for the next free launch thread.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        state.withLock { $0.queue.append(job) }
+        sem_post(ready)
+    }
+
+    /// Lets the threads end once the queue is empty, and waits for them.
+    func close() {
+        state.withLock { $0.closed = true }
+        for _ in threads { sem_post(ready) }
+        for thread in threads { pthread_join(thread, nil) }
+        threads = []
+    }
+
+    private func work() {
+        while true {
+            while sem_wait(ready) != 0 && errno == EINTR {}
+            let job = state.withLock { s -> (@Sendable () -> Void)? in
+                guard s.head < s.queue.count else { return nil }
+                let job = s.queue[s.head]
+                s.head += 1
+                if s.head == s.queue.count {
+                    s.queue.removeAll(keepingCapacity: s.queue.count <= 64)
+                    s.head = 0
+                }
+                return job
+            }
+            guard let job else {
+                if state.withLock({ $0.closed }) { return }
+                continue
+            }
+            job()
+        }
+    }
+}
