@@ -68,14 +68,21 @@ public final class OutputRedactor {
     }
 
     private let matcher: SecretScanner.Matcher
-    private let replacements: [SecretScanner.Kind: [UInt8]]
+    /// What each kind of secret is replaced with: the same for every redactor (a run has two,
+    /// and serve keeps a thousand runs).
+    private static let replacements: [SecretScanner.Kind: [UInt8]] = {
+        var r: [SecretScanner.Kind: [UInt8]] = [:]
+        for kind in SecretScanner.Kind.allCases { r[kind] = Array("[REDACTED:\(kind.rawValue)]".utf8) }
+        return r
+    }()
     private var state = State.normal
     /// The byte before the first one not yet consumed (-1 at the start of the stream).
     private var before = -1
     private var heldSince: Int64 = 0
 
     /// Held-back bytes (in a private key block: a possible start of its END line).
-    private let carry: UnsafeMutablePointer<UInt8>
+    /// Allocated at the first hold: most of a quiet run's redactors never hold anything.
+    private var carry: UnsafeMutablePointer<UInt8>?
     private let carryCapacity: Int
     private var carryCount = 0
     /// Held bytes followed by a new write, scanned as one window.
@@ -106,21 +113,18 @@ public final class OutputRedactor {
                 }
             }
         }
-        matcher = SecretScanner.Matcher(literals: pieces)
+        // Without literals, the built-in patterns' matcher, made once, is shared.
+        matcher = pieces.isEmpty ? SecretScanner.Matcher.standard : SecretScanner.Matcher(literals: pieces)
         self.holdBytes = max(1, holdBytes, pieces.map(\.count).max() ?? 0)
         self.holdNanoseconds = holdNanoseconds
-        var r: [SecretScanner.Kind: [UInt8]] = [:]
-        for kind in SecretScanner.Kind.allCases { r[kind] = Array("[REDACTED:\(kind.rawValue)]".utf8) }
-        replacements = r
         // A private key block holds at most a partial END line: 9 + 64 + 4 bytes.
         carryCapacity = max(self.holdBytes, 128)
-        carry = .allocate(capacity: carryCapacity)
         work = .allocate(capacity: 0)
         out = .allocate(capacity: 0)
     }
 
     deinit {
-        carry.deallocate()
+        carry?.deallocate()
         work.deallocate()
         out.deallocate()
     }
@@ -143,7 +147,7 @@ public final class OutputRedactor {
             let carried = carryCount
             let total = carried + bytes.count
             prepareWork(total)
-            work.update(from: carry, count: carried)
+            work.update(from: carry!, count: carried)
             (work + carried).update(from: input, count: bytes.count)
             carryCount = 0
             process(SecretScanner.Window(base: work, count: total, before: before, final: false),
@@ -179,7 +183,7 @@ public final class OutputRedactor {
         guard carryCount > 0 else { return }
         let count = carryCount
         prepareWork(count)
-        work.update(from: carry, count: count)
+        work.update(from: carry!, count: count)
         carryCount = 0
         process(SecretScanner.Window(base: work, count: count, before: before, final: true), carried: count, now: 0)
     }
@@ -269,7 +273,8 @@ public final class OutputRedactor {
     private func hold(_ w: SecretScanner.Window, from u: Int, now: Int64?) {
         let count = w.count - u
         precondition(count <= carryCapacity, "OutputRedactor: held tail over its bound")
-        carry.update(from: w.base + u, count: count)
+        if carry == nil { carry = .allocate(capacity: carryCapacity) }
+        carry!.update(from: w.base + u, count: count)
         carryCount = count
         before = w.previous(u)
         if let now { heldSince = now }
@@ -279,7 +284,7 @@ public final class OutputRedactor {
         findings[kind, default: 0] += 1
         redactions += 1
         materialize()
-        replacements[kind]!.withUnsafeBufferPointer { append($0.baseAddress!, $0.count) }
+        Self.replacements[kind]!.withUnsafeBufferPointer { append($0.baseAddress!, $0.count) }
     }
 
     // MARK: - Output
