@@ -189,26 +189,6 @@ int mpm_grow_pipe(int fd, int size) {
     return grown < 0 ? now : grown;
 }
 
-int mpm_trim_thread_stack(void) {
-    if (gettid() == getpid()) return 0;
-    pthread_attr_t attr;
-    int rc = pthread_getattr_np(pthread_self(), &attr);
-    if (rc != 0) return rc;
-    void *low = NULL;
-    size_t size = 0;
-    rc = pthread_attr_getstack(&attr, &low, &size);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) return rc;
-    volatile char here = 0;  // in this frame
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    // The rest of this frame and the call to madvise (its return address) lie below `here`:
-    // keep every page from 1 KiB under it up.
-    uintptr_t keep_from = ((uintptr_t)&here - 1024) & ~(page - 1);
-    uintptr_t start = ((uintptr_t)low + page - 1) & ~(page - 1);
-    if (keep_from <= start || keep_from > (uintptr_t)low + size) return 0;
-    return madvise((void *)start, keep_from - start, MADV_DONTNEED) == 0 ? 0 : errno;
-}
-
 int mpm_name_thread(const char *name) {
     return pthread_setname_np(pthread_self(), name);
 }

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
 
-/// Issue 6: what a quiet run costs serve in memory. A run's thread and its init reach deep into
-/// their stacks while the run starts, then wait, shallow, for as long as the run lasts; the
-/// pages they no longer use must go back to the system. Read from the kernel's page tables of
-/// the real serve (/proc/PID/pagemap, which needs root: the supervisor's memory is not dumpable).
+/// Issue 6: what a quiet run costs serve in memory. Starting a run goes deep into two stacks:
+/// the launch thread's and the run's init's (where the agent runs until its execve). A waiting
+/// run must keep no more than it uses: its own thread, which did not launch it, stays shallow,
+/// and the part of init's stack the agent used goes back to the system. Read from the kernel's
+/// page tables of the real serve (/proc/PID/pagemap, which needs root: the supervisor's memory
+/// is not dumpable).
 @Suite struct ServeMemoryTests {
     @Test(.enabled(if: Supervisor.isRoot, "reading another process's page tables needs root"),
           arguments: Supervisor.available)
@@ -14,7 +16,7 @@ import Testing
         try p.agent("echo", ["echo", "warm"])
         let serve = try ServeSession(p)
         // One run to its end first: the first run of a serve also sets up state the runtime
-        // makes once (type metadata, caches), deep in its thread's stack, after the trim.
+        // makes once (type metadata, caches), deep in its run thread's stack.
         let warm = try serve.call("run", ["agent": "echo"])
         let warmID = try #require((warm["result"] as? [String: Any])?["run_id"] as? String, "\(warm)")
         #expect(serve.exited(warmID)?["exit_code"] as? Int == 0)
@@ -47,9 +49,9 @@ import Testing
         #expect(threads.count == count, "run threads waiting in poll: \(threads.count)")
         #expect(inits.count == count, "inits waiting in waitid: \(inits.count)")
 
-        // A run's thread: nothing of its stack is resident more than two pages below the page
-        // its stack pointer is on (the trim keeps its own frame's page and 1 KiB under it; the
-        // launch went many pages deeper). Its stack is 1 MiB and it waits near the top, so the
+        // A run's thread, which did not launch the run (serve's launch threads do, deep in
+        // their stacks): nothing of its stack is resident more than two pages below the page
+        // its stack pointer is on. Its stack is 1 MiB and it waits near the top, so the
         // 512 KiB under its stack pointer are its own.
         for (tid, sp) in threads {
             let below = PageTable.pageStart(sp, page) - 2 * page

@@ -65,13 +65,6 @@ int mpm_malloc_arena_max(int arenas);
 // with errno when `fd` is not a pipe.
 int mpm_grow_pipe(int fd, int size);
 
-// Gives back the pages of the calling thread's stack below its own frame (less 1 KiB, which
-// holds the rest of that frame and the call to madvise): a run's thread in serve reaches deep
-// while it launches, then waits, shallow, for as long as the run lasts. Later calls that go
-// deeper get zeroed pages, as on first use. Does nothing on the main thread (its stack's
-// bounds would be read from /proc). 0, or an error number.
-int mpm_trim_thread_stack(void);
-
 // Names the calling thread (at most 15 bytes; what `top -H` and /proc/PID/task/TID/comm show).
 // 0, or an error number.
 int mpm_name_thread(const char *name);

@@ -162,8 +162,6 @@ public final class RunSupervisor {
         var exited = false
         var outputBytes = 0
         var drainDeadline: Monotonic.Instant?
-        // The launch went deep into this thread's stack; the wait that follows stays shallow.
-        _ = mpm_trim_thread_stack()
 
         while !(exited && open.isEmpty) {
             if let control, control.isCancelled, !killed, !exited { end(.cancelled) }
