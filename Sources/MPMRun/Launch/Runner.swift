@@ -235,6 +235,10 @@ public struct Runner: Sendable {
             Refusal(description: text, status: status,
                     event: Event(.policyRejected, runID: runID, agentID: agentID, ["reason": .string(text)]), code: .failed)
         }
+        // Cancelled while it waited for a launch thread (serve): nothing is made.
+        if control?.isCancelled ?? false {
+            throw Refusal(description: "cancelled before it started", code: .cancelled)
+        }
 
         let workspace: Workspace
         do throws(WorkspaceError) {

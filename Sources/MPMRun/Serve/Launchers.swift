@@ -20,6 +20,8 @@ final class Launchers: @unchecked Sendable {
         var closed = false
     }
 
+    private static let done: @Sendable () -> Void = {}
+
     private let state = Mutex(State())
     /// Counts the jobs queued (and, once closed, one wake-up a thread).
     private let ready = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
@@ -62,6 +64,7 @@ final class Launchers: @unchecked Sendable {
             let job = state.withLock { s -> (@Sendable () -> Void)? in
                 guard s.head < s.queue.count else { return nil }
                 let job = s.queue[s.head]
+                s.queue[s.head] = Self.done  // what the job holds goes with it, not with the queue
                 s.head += 1
                 if s.head == s.queue.count {
                     s.queue.removeAll(keepingCapacity: s.queue.count <= 64)
@@ -75,5 +78,35 @@ final class Launchers: @unchecked Sendable {
             }
             job()
         }
+    }
+}
+
+/// A started run, passed from the launch thread that started it to the run's own thread
+/// (which waits for it); nil when the run did not start.
+final class Handoff: @unchecked Sendable {
+    private let ready = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    private var run: Runner.Started?
+
+    init() { sem_init(ready, 0, 0) }
+
+    deinit {
+        sem_destroy(ready)
+        ready.deallocate()
+    }
+
+    /// Hands `run` over (the caller keeps no reference); whether there was one.
+    @discardableResult
+    func give(_ run: consuming Runner.Started?) -> Bool {
+        let started = run != nil
+        self.run = run
+        sem_post(ready)
+        return started
+    }
+
+    /// Waits for `give`; the handoff keeps nothing afterwards.
+    func take() -> Runner.Started? {
+        while sem_wait(ready) != 0 && errno == EINTR {}
+        defer { run = nil }
+        return run
     }
 }

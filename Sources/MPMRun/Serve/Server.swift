@@ -10,10 +10,11 @@ import Synchronization
 /// `mpm-run serve`: JSON-RPC 2.0 over stdin and stdout (CONTRACT.md section 6).
 ///
 /// One thread reads requests and answers them; one thread writes every line to stdout
-/// (`ServeOutput`); each run has a thread of its own from its launch to its end, so that
-/// the run's init (whose parent-death signal follows the thread that cloned it) lives
-/// exactly as long as its supervisor. Every request looks at the agents' and profiles'
-/// files (`CatalogCache`), so an edit takes effect at the next `run`.
+/// (`ServeOutput`); a few long-lived threads launch the runs (`Launchers`: a run's init
+/// shares the thread-local storage of the thread that cloned it, and its parent-death signal
+/// follows that thread), and each run is then watched to its end by a thread of its own.
+/// Every request looks at the agents' and profiles' files (`CatalogCache`), so an edit takes
+/// effect at the next `run`.
 public final class Server: @unchecked Sendable {
     public struct Options: Sendable {
         public var agentsDir: String
@@ -304,14 +305,16 @@ public final class Server: @unchecked Sendable {
         liveRuns.add(1, ordering: .releasing)
         let channel = output.channel()
         let auditLog = log
-        // The run's thread needs the folders, not the files read for its policy.
+        // The launch and the run's thread need the folders, not the files read for its policy.
         let launcher = { var r = runner; r.catalog = runner.catalog.emptied(); return r }()
         let accepted = request
         pendingStarts.append { [self] in
-            launchers?.submit { [self] in
+            let job: @Sendable () -> Void = { [self] in
                 Self.launch(runner: launcher, prepared: prepared, request: accepted, control: control, channel: channel,
                             log: auditLog, beforeExited: { [self] in release(runID) }, ended: { [self] in ended(runID) })
             }
+            // Always there while serve reads requests; were it not, this thread would launch.
+            if let launchers { launchers.submit(job) } else { job() }
         }
         return ["run_id": .string(runID)]
     }
@@ -328,19 +331,43 @@ public final class Server: @unchecked Sendable {
         mpm_eventfd_signal(runEnded)
     }
 
-    /// On a launch thread: makes the run's sandbox and starts its agent, then hands the run to
-    /// a thread of its own, which supervises it, collects its output and reports `run/exited`.
-    /// `ended` is called once all of that is done (or the run never started).
+    /// On a launch thread: starts the run's own thread, makes the run's sandbox and starts its
+    /// agent, then hands the run to that thread, which supervises it, collects its output and
+    /// reports `run/exited`. `ended` is called once all of that is done, or the run never
+    /// started; the run's objects (and their descriptors) are gone by then.
     private static func launch(runner: Runner, prepared: Runner.Prepared, request: RunRequest, control: RunControl,
-                               channel: ServeOutput.Channel, log: AuditLog, beforeExited: @escaping () -> Void,
+                               channel: ServeOutput.Channel, log: AuditLog, beforeExited: @escaping @Sendable () -> Void,
                                ended: @escaping @Sendable () -> Void) {
+        // The thread first: without one, the run is refused before anything is made.
+        let handoff = Handoff()
+        let watch: @Sendable () -> Void = {
+            guard let notices = watchToEnd(runner: runner, handoff: handoff) else { return }  // never started
+            for notice in notices { Console.err("mpm-run serve: \(prepared.runID): \(notice)") }
+            ended()
+        }
+        guard startThread(name: runThreadName, stackSize: 1 << 20, detached: true, watch) != nil else {
+            let reporter = JSONLinesReporter(output: channel)
+            reporter.beforeExited = beforeExited
+            reporter.notStarted(runID: prepared.runID, reason: .denied, status: 125,
+                                error: "cannot start a thread for the run: \(errnoText(errno))", durationMS: 0)
+            ended()
+            return
+        }
+        let started = handoff.give(start(runner: runner, prepared: prepared, request: request, control: control,
+                                         channel: channel, log: log, beforeExited: beforeExited))
+        if !started { ended() }
+    }
+
+    /// The launch proper; nil when the run was refused (and reported as not started).
+    private static func start(runner: Runner, prepared: Runner.Prepared, request: RunRequest, control: RunControl,
+                              channel: ServeOutput.Channel, log: AuditLog,
+                              beforeExited: @escaping @Sendable () -> Void) -> Runner.Started? {
         let reporter = JSONLinesReporter(output: channel)
         reporter.beforeExited = beforeExited
         let recorder = EventRecorder(store: log, reporter: reporter)
         let begun = Monotonic.now()
-        let started: Runner.Started
         do throws(Runner.Refusal) {
-            started = try runner.recordingRefusal(recorder) { () throws(Runner.Refusal) in
+            return try runner.recordingRefusal(recorder) { () throws(Runner.Refusal) in
                 try runner.start(prepared, request, recorder: recorder, control: control)
             }
         } catch {
@@ -350,16 +377,15 @@ public final class Server: @unchecked Sendable {
                 reporter.notStarted(runID: prepared.runID, reason: reason, status: error.status, error: error.description,
                                     durationMS: Monotonic.now().milliseconds(since: begun))
             }
-            ended()
-            return
+            return nil
         }
-        let watch: @Sendable () -> Void = {
-            let result = runner.finish(started)
-            for notice in result.notices { Console.err("mpm-run serve: \(prepared.runID): \(notice)") }
-            ended()
-        }
-        // No thread to spare: this launch thread watches the run itself (the others go on launching).
-        if startThread(name: runThreadName, stackSize: 1 << 20, detached: true, watch) == nil { watch() }
+    }
+
+    /// On the run's thread: waits for the launch, then supervises the run to its end. The
+    /// run's notices, or nil when it never started.
+    private static func watchToEnd(runner: Runner, handoff: Handoff) -> [String]? {
+        guard let run = handoff.take() else { return nil }
+        return runner.finish(run).notices
     }
 
     private func cancel(_ raw: [String: JSONValue]) throws(JSONRPC.Failure) -> JSONValue {
@@ -420,8 +446,8 @@ public final class Server: @unchecked Sendable {
     static let runThreadName = "mpm-run run"
 
     /// A thread named `name`, of `stackSize`: a detached one for a run (it gives its stack back
-    /// when it ends; serve never joins it, it waits for `liveRuns` instead), a joinable one for
-    /// the writer.
+    /// when it ends; serve never joins it, it waits for `liveRuns` instead), joinable ones for
+    /// the writer and the launch threads.
     @discardableResult
     static func startThread(name: String, stackSize: Int, detached: Bool = false,
                              _ body: @escaping @Sendable () -> Void) -> pthread_t? {
