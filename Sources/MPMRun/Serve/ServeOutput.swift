@@ -120,7 +120,10 @@ final class ServeOutput: Sendable {
                 continue
             }
             let ok = writeAll(batch)
-            let wakeUp = state.withLock { s -> [Int32] in
+            // Readers are woken under the lock: a channel forgets its wake-up descriptor (under
+            // this lock) before closing it, so the number cannot meanwhile name another file
+            // that the 8 bytes of the wake-up would be written to.
+            state.withLock { s in
                 for (channel, n) in written {
                     let left = (s.pending[channel] ?? 0) - n
                     s.pending[channel] = left > 0 ? left : nil  // a long-lived serve keeps no entry per past run
@@ -133,15 +136,12 @@ final class ServeOutput: Sendable {
                     s.pending.removeAll()
                     s.total = 0
                 }
-                var fds: [Int32] = []
                 for (channel, fd) in s.waiting
                 where s.broken || ((s.pending[channel] ?? 0) <= Self.perRunLimit && s.total <= Self.totalLimit) {
-                    fds.append(fd)
+                    mpm_eventfd_signal(fd)
                     s.waiting[channel] = nil
                 }
-                return fds
             }
-            for f in wakeUp { mpm_eventfd_signal(f) }
             if !ok { mpm_eventfd_signal(brokenFD) }
         }
         mpm_eventfd_signal(drainedFD)
