@@ -189,7 +189,7 @@ public struct Runner: Sendable {
     /// A run whose agent has started: what `finish` needs to supervise it to its end, collect
     /// its output and clean up. Handed from the thread that started it to the one that
     /// finishes it, never used by two at once.
-    public final class Started: @unchecked Sendable {
+    public struct Started: @unchecked Sendable {
         let runID: String
         let policy: EffectivePolicy
         let recorder: EventRecorder
@@ -201,22 +201,6 @@ public struct Runner: Sendable {
         var notices: [String]
         let cgroups: RunCgroups?
         let started: Monotonic.Instant
-
-        init(runID: String, policy: EffectivePolicy, recorder: EventRecorder, supervisor: RunSupervisor,
-             workspace: Workspace, keep: Bool, outputFolder: OutputFolder, outputDir: String, notices: [String],
-             cgroups: RunCgroups?, started: Monotonic.Instant) {
-            self.runID = runID
-            self.policy = policy
-            self.recorder = recorder
-            self.supervisor = supervisor
-            self.workspace = workspace
-            self.keep = keep
-            self.outputFolder = outputFolder
-            self.outputDir = outputDir
-            self.notices = notices
-            self.cgroups = cgroups
-            self.started = started
-        }
     }
 
     /// Makes the sandbox and launches the agent: every step up to the agent's execve. Once
@@ -395,6 +379,7 @@ public struct Runner: Sendable {
     /// Supervises a started run to its end, records its end, collects its output and removes
     /// its sandbox (unless kept) and cgroups. Any thread may call it, once.
     public func finish(_ run: Started) -> Result {
+        var run = run
         let runID = run.runID
         let policy = run.policy
         let agentID = policy.agent.id
