@@ -264,6 +264,17 @@ import Testing
         #expect(r.stderrLines == ["mpm-run: unknown agent 'nobody': no file in agents defines it (1 file there could not be read: run mpm-run check)"])
     }
 
+    /// A file of the agents folder that could not be read may be the one that defines the
+    /// agent asked for: that is what the refusal says, not "unknown agent" (in serve, the
+    /// code of an unknown agent tells an orchestrator not to ask again).
+    @Test func anAgentNotFoundWhileAFileCouldNotBeReadIsNotUnknown() throws {
+        let p = try Project(copyShippedProfiles: true)
+        try FileManager.default.createDirectory(atPath: p.root + "/agents/x.yaml", withIntermediateDirectories: true)
+        let r = try p.explain("nobody")
+        #expect(r.status == 1)
+        #expect(r.stderrLines == ["mpm-run: agents/x.yaml: not a regular file"])
+    }
+
     @Test func explainInvalidAgentPrintsEveryError() throws {
         let p = try Project(copyShippedProfiles: true)
         try p.write("agents/x.yaml", Fixture.agent(version: "1", name: "''"))

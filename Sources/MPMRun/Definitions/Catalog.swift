@@ -20,7 +20,8 @@ public struct Catalog: Sendable {
         case unknown(String, agentsDir: String, brokenFiles: Int)
         case invalid(String, [Diagnostic])
         case duplicate(String, [String])
-        /// The agents or profiles folder exists but could not be read (EACCES, EMFILE...):
+        /// The agents or profiles folder exists but could not be read (EACCES, EMFILE...),
+        /// or the agent was not found and a file of the agents folder could not be read:
         /// whether the agent exists, and under which profile, is unknown.
         case folderUnreadable(String, Diagnostic)
 
@@ -73,6 +74,7 @@ public struct Catalog: Sendable {
                 result = AgentParser.parse(source)
             case .failure(let error):
                 result = AgentParser.Result(definition: nil, id: nil, diagnostics: [error])
+                if unreadableAgentFile == nil { unreadableAgentFile = error }
             }
             diagnostics.append(contentsOf: result.diagnostics)
             if let id = result.id {
@@ -106,10 +108,14 @@ public struct Catalog: Sendable {
         c.diagnostics = []
         c.sources = []
         c.idLocations = [:]
+        c.unreadableAgentFile = nil
         return c
     }
 
     private var brokenAgentFiles = 0
+    /// The first agent file that could not be read (opened, or read whole): it may be the
+    /// one that defines an agent not found elsewhere.
+    private var unreadableAgentFile: Diagnostic?
     /// The problem of a folder that exists but could not be read: no lookup can be answered.
     private var unreadableFolder: Diagnostic?
     /// file → where its agent_id stands, for the duplicate message.
@@ -124,6 +130,7 @@ public struct Catalog: Sendable {
         if let file = files.first {
             return .failure(.invalid(id, diagnostics.filter { $0.file == file }))
         }
+        if let unreadableAgentFile { return .failure(.folderUnreadable(id, unreadableAgentFile)) }
         return .failure(.unknown(id, agentsDir: agentsDir, brokenFiles: brokenAgentFiles))
     }
 
