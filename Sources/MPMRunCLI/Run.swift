@@ -50,6 +50,8 @@ struct Run: ParsableCommand {
             // Before any thread exists: SIGINT/SIGTERM/SIGHUP/SIGQUIT become poll events.
             let signalFD = mpm_termination_signalfd()
             _ = StaleSandboxes.removeAll()
+            // A sandbox whose removal found no free descriptor goes once the run is over.
+            defer { for problem in Workspace.removeDeferred(last: true) { Console.err("mpm-run: \(problem)") } }
             RunCgroups.removeStale(sandboxFolder: Workspace.defaultTemporaryFolder() + "/" + Workspace.sandboxFolderName)
             var request = RunRequest(agent: agent)
             request.args = args

@@ -314,10 +314,8 @@ import Testing
         let answers = lines.filter { $0["id"] != nil }
         #expect(answers.count == count)
         let accepted = answers.compactMap { ($0["result"] as? [String: Any])?["run_id"] as? String }
-        let unknown = answers.filter { ($0["error"] as? [String: Any])?["code"] as? Int == -32001 }.count
-        do {
-            #expect(unknown == 0, "\(unknown) runs refused as 'unknown agent'")
-        }
+        let unknown = answers.compactMap { $0["error"] as? [String: Any] }.filter { $0["code"] as? Int == -32001 }
+        #expect(unknown.isEmpty, "runs refused as 'unknown agent': \(unknown.map { $0["message"] as? String ?? "" })")
         let exited = lines.filter { $0["method"] as? String == "run/exited" }.compactMap { ($0["params"] as? [String: Any])?["run_id"] as? String }
         #expect(Set(accepted) == Set(exited), "accepted \(accepted.count), exited \(exited.count)")
         let ok = lines.filter { ($0["method"] as? String == "run/exited") && (($0["params"] as? [String: Any])?["exit_code"] as? Int == 0) }.count
@@ -327,7 +325,7 @@ import Testing
             name + ": " + (((try? FileManager.default.contentsOfDirectory(atPath: tmp + "/mpm-run/" + name)) ?? []).sorted().joined(separator: ","))
         }
         let left = leftovers.count
-        #expect(leftovers.isEmpty, "sandboxes left by serve: \(leftovers)")
+        #expect(leftovers.isEmpty, "sandboxes left by serve: \(leftovers); stderr: \(serve.stderrLines)")
         #expect(try p.verifyAudit().status == 0)
         FaultFigures.note("serve RLIMIT_NOFILE 40, \(count) runs of 1 s: \(accepted.count) accepted, \(ok) exited 0, \(count - accepted.count) refused, \(left) sandboxes left; stderr: \(serve.stderrLines.prefix(2))")
     }

@@ -103,6 +103,46 @@ private func failure(_ body: () throws(WorkspaceError) -> Workspace) -> Workspac
 }
 
 @Suite struct WorkspaceTests {
+    /// Out of descriptors (in serve, runs that wait hold theirs), a sandbox's removal is set
+    /// aside, not dropped: the sandbox waits with its two fds and goes once descriptors are
+    /// free again; the last try reports one that still cannot go. In a child process, which
+    /// uses up every descriptor it may open.
+    @Test func aRemovalThatFindsNoDescriptorWaitsAndHappensLater() async {
+        await #expect(processExitsWith: .success) {
+            var limit = rlimit(rlim_cur: 64, rlim_max: 64)
+            guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { exit(10) }
+            guard let f = try? Fixture(), (try? f.write("docs/sub/a.md", "a")) != nil,
+                  let first = try? f.create(["docs"]), let second = try? f.create(["docs"]) else { exit(11) }
+            let spare = open("/dev/null", O_RDONLY)
+            var held: [Int32] = []
+            while true {
+                let fd = dup(spare)
+                if fd < 0 { guard errno == EMFILE else { exit(12) }; break }
+                held.append(fd)
+            }
+            // Removed at once, it fails: set aside, still there.
+            guard first.removeOrDefer() == nil, Workspace.deferredCount == 1, exists(first.path) else { exit(13) }
+            // Tried again while descriptors are still short: still set aside.
+            guard Workspace.removeDeferred().isEmpty, Workspace.deferredCount == 1, exists(first.path) else { exit(14) }
+            for fd in held { close(fd) }
+            guard Workspace.removeDeferred().isEmpty, Workspace.deferredCount == 0, !exists(first.path) else { exit(15) }
+
+            // The last try does not set a sandbox aside again: it says which one stayed.
+            held = []
+            while true {
+                let fd = dup(spare)
+                if fd < 0 { break }
+                held.append(fd)
+            }
+            guard second.removeOrDefer() == nil, Workspace.deferredCount == 1 else { exit(16) }
+            let problems = Workspace.removeDeferred(last: true)
+            guard problems.count == 1, problems[0].contains(second.path), Workspace.deferredCount == 0 else { exit(17) }
+            for fd in held { close(fd) }
+            guard (try? second.remove()) != nil, f.runFolders().isEmpty else { exit(18) }
+            exit(0)
+        }
+    }
+
     // MARK: - Layout
 
     @Test func createsTheLayoutWithItsModesAndContents() throws {

@@ -240,7 +240,9 @@ public struct Runner: Sendable {
         let keep = request.keepSandbox
         // Until the run is handed to `finish`, a refusal cleans up here.
         var handedOver = false
-        defer { if !handedOver && !keep { try? workspace.remove() } }
+        defer {
+            if !handedOver && !keep, let problem = workspace.removeOrDefer() { Console.err("mpm-run: \(runID): \(problem)") }
+        }
 
         // Made and opened before the agent starts, so it cannot plant a symlink where the
         // output will go (it knows its run id) nor swap the folder afterwards.
@@ -387,7 +389,7 @@ public struct Runner: Sendable {
         let workspace = run.workspace
         defer {
             run.cgroups?.remove()
-            if !run.keep { try? workspace.remove() }
+            if !run.keep, let problem = workspace.removeOrDefer() { Console.err("mpm-run: \(runID): \(problem)") }
         }
         let cgroups = run.cgroups
         let outcome = run.supervisor.run(sink: recorder.reporter, started: run.started)

@@ -150,6 +150,7 @@ public final class Server: @unchecked Sendable {
                 }
             }
         }
+        for problem in Workspace.removeDeferred(last: true) { Console.err("mpm-run serve: \(problem)") }
         output.close()
         if signalled {
             // Asked to stop by a signal: what is left is written if the reader reads it soon,
@@ -327,6 +328,8 @@ public final class Server: @unchecked Sendable {
     /// The run's thread is done, cleanup included.
     private func ended(_ runID: String) {
         release(runID)
+        // Its descriptors are free: sandboxes set aside for want of them can go now.
+        for problem in Workspace.removeDeferred() { Console.err("mpm-run serve: \(problem)") }
         liveRuns.subtract(1, ordering: .releasing)
         mpm_eventfd_signal(runEnded)
     }

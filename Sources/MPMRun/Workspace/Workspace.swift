@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// One run's sandbox folder, `<tmp>/mpm-run/<run_id>/` (mode 0700):
 ///
@@ -90,13 +91,10 @@ public final class Workspace: Sendable {
                                    projectRoot: root, rootFd: rootFd, cwd: workingDir, owner: owner)
             return Workspace(runID: runID, path: path, skippedInputs: skipped, baseFd: baseFd, runFd: runFd, runStat: runStat)
         } catch {
-            // Nothing half-made stays: empty the folder through its fd, then remove its name.
-            _ = TreeRemover.empty(runFd)
-            if let now = FS.lstatat(baseFd, name), FS.sameFile(now, runStat) {
-                _ = FS.unlinkat(baseFd, name, dir: true)
-            }
-            close(runFd)
-            close(baseFd)
+            // Nothing half-made stays: empty the folder through its fd, then remove its name
+            // (later, if descriptors are short now).
+            let made = Workspace(runID: runID, path: path, skippedInputs: [], baseFd: baseFd, runFd: runFd, runStat: runStat)
+            if let problem = made.removeOrDefer() { Console.err("mpm-run: \(problem)") }
             throw error
         }
     }
@@ -148,8 +146,9 @@ public final class Workspace: Sendable {
 
     /// Removes the sandbox: everything in it, then the folder itself. Agent-made obstacles
     /// (read-only folders, symlinks, deep nesting) do not stop it, and no symlink is followed.
-    public func remove() throws(WorkspaceError) {
-        if let failure = TreeRemover.empty(runFd) {
+    /// Out of descriptors, it tries again for up to a second (`attempts` of 25 ms).
+    public func remove(attempts: Int = 40) throws(WorkspaceError) {
+        if let failure = TreeRemover.empty(runFd, attempts: attempts) {
             throw WorkspaceError.io("remove", failure.path.isEmpty ? path : path + "/" + failure.path, failure.errno)
         }
         let name = FSPath(runID)
@@ -160,6 +159,66 @@ public final class Workspace: Sendable {
         guard FS.unlinkat(baseFd, name, dir: true) || errno == ENOENT else {
             throw WorkspaceError.io("remove", path)
         }
+    }
+
+    // MARK: - Removal when descriptors are short
+
+    /// Sandboxes whose removal failed for want of descriptors, each holding its two fds:
+    /// removed later, through those fds, by `removeDeferred`.
+    private static let deferred = Mutex<[Workspace]>([])
+
+    /// Removes the sandbox at once. If descriptors are short (EMFILE, ENFILE: in serve, runs
+    /// that wait hold theirs), it is not left behind nor waited for: it joins the sandboxes
+    /// that `removeDeferred` removes, which serve calls as each run ends and before it
+    /// exits, and the run command before it exits. Nil, or one line for a sandbox that could
+    /// not be removed (the next mpm-run to start sweeps it away).
+    public func removeOrDefer() -> String? {
+        do throws(WorkspaceError) {
+            try remove(attempts: 1)
+            return nil
+        } catch {
+            if Self.outOfDescriptors(error) {
+                Self.deferred.withLock { $0.append(self) }
+                return nil
+            }
+            return Self.problem(error)
+        }
+    }
+
+    /// Tries again to remove the sandboxes set aside by `removeOrDefer`. `last`: nothing
+    /// more will end (serve's runs are over, or the run command is done), so each gets the
+    /// full second of retries and none is set aside again. Lines for those that failed.
+    public static func removeDeferred(last: Bool = false) -> [String] {
+        let waiting = deferred.withLock { list in
+            let taken = list
+            list = []
+            return taken
+        }
+        var problems: [String] = []
+        for workspace in waiting {
+            do throws(WorkspaceError) {
+                try workspace.remove(attempts: last ? 40 : 1)
+            } catch {
+                if !last && outOfDescriptors(error) {
+                    deferred.withLock { $0.append(workspace) }
+                } else {
+                    problems.append(problem(error))
+                }
+            }
+        }
+        return problems
+    }
+
+    /// How many sandboxes wait in `removeDeferred`'s list.
+    static var deferredCount: Int { deferred.withLock { $0.count } }
+
+    private static func outOfDescriptors(_ error: WorkspaceError) -> Bool {
+        if case .io(_, _, let code) = error.kind { return code == EMFILE || code == ENFILE }
+        return false
+    }
+
+    private static func problem(_ error: WorkspaceError) -> String {
+        "sandbox not removed: \(error.description) (the next mpm-run to start removes it)"
     }
 
     // MARK: - Helpers
