@@ -2,6 +2,7 @@
 #include "mpm_audit.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <linux/audit.h>
 #include <linux/netlink.h>
 #include <string.h>
@@ -93,27 +94,26 @@ int mpm_audit_open_log(void) {
 }
 
 int mpm_audit_receive(int fd, int *type, char *buf, size_t size) {
-    // One record per message; a record is at most MAX_AUDIT_MESSAGE_LENGTH (8970) bytes.
-    char msg[NLMSG_SPACE(9000)] __attribute__((aligned(NLMSG_ALIGNTO)));
+    if (size < MPM_AUDIT_BUFFER_SIZE || ((uintptr_t)buf & (NLMSG_ALIGNTO - 1)) != 0) return -EINVAL;
     for (;;) {
         struct sockaddr_nl from;
         socklen_t from_len = sizeof from;
-        ssize_t n = recvfrom(fd, msg, sizeof msg, MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+        ssize_t n = recvfrom(fd, buf, size, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &from_len);
         if (n < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
         }
-        struct nlmsghdr *h = (struct nlmsghdr *)msg;
+        if ((size_t)n > size) continue;  // longer than any record: not the kernel's
+        struct nlmsghdr *h = (struct nlmsghdr *)buf;
         if (from.nl_pid != 0 || !NLMSG_OK(h, (size_t)n)) continue;
         size_t len = h->nlmsg_len - NLMSG_HDRLEN;
+        int record_type = h->nlmsg_type;
         const char *text = NLMSG_DATA(h);
         while (len > 0 && text[len - 1] == '\0') len--;
         if (len == 0) continue;  // every record starts with "audit(T:S): "
-        if (size == 0) return -EINVAL;
-        if (len > size - 1) len = size - 1;
-        memcpy(buf, text, len);
+        memmove(buf, text, len);  // len < size: the header came before it
         buf[len] = '\0';
-        *type = h->nlmsg_type;
+        *type = record_type;
         return (int)len;
     }
 }

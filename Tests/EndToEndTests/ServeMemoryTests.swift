@@ -1,3 +1,4 @@
+import CLauncher
 import Foundation
 import Testing
 
@@ -11,41 +12,79 @@ import Testing
     @Test(.enabled(if: Supervisor.isRoot, "reading another process's page tables needs root"),
           arguments: Supervisor.available)
     func aWaitingRunKeepsNoStackPagesItIsDoneWith(supervisor: Supervisor) throws {
+        // With the kernel's audit on, each run of a root serve listens to Landlock's audit
+        // records, and every record on the machine wakes it: another run's denials, made while
+        // these wait, must not deepen their stacks either.
+        if mpm_sys_landlock_abi() >= 7 {
+            try KernelAudit.with(enabled: 1) { try waitingRuns(supervisor, denialsMeanwhile: true) }
+        } else {
+            try waitingRuns(supervisor, denialsMeanwhile: false)
+        }
+    }
+
+    func waitingRuns(_ supervisor: Supervisor, denialsMeanwhile: Bool) throws {
         let p = try SandboxProject(supervisor, permissions: [], incidents: ServeTests.generous)
         try p.agent("sleeper", ["sleep", "30"])
         try p.agent("echo", ["echo", "warm"])
-        let serve = try ServeSession(p)
-        // One run to its end first: the first run of a serve also sets up state the runtime
-        // makes once (type metadata, caches), deep in its run thread's stack.
-        let warm = try serve.call("run", ["agent": "echo"])
-        let warmID = try #require((warm["result"] as? [String: Any])?["run_id"] as? String, "\(warm)")
-        #expect(serve.exited(warmID)?["exit_code"] as? Int == 0)
-        let count = 4
-        var ids: [String] = []
-        for _ in 0..<count {
-            let answer = try serve.call("run", ["agent": "sleeper"])
-            ids.append(try #require((answer["result"] as? [String: Any])?["run_id"] as? String, "\(answer)"))
-        }
-        for id in ids {
-            #expect(serve.waitFor { $0["method"] as? String == "run/started" && ($0["params"] as? [String: Any])?["run_id"] as? String == id } != nil)
-        }
+        try p.agent("denied", ["write", p.root + "/planted.txt"])
+        // A thread that ends leaves its stack to glibc's cache, with the 16 KiB below where
+        // it ended still resident (PTHREAD_STACK_MIN), for the next thread to reuse: what
+        // the runs below are checked for is what they touch themselves, so no stack is kept.
+        let serve = try ServeSession(p, environment: ["GLIBC_TUNABLES": "glibc.pthread.stack_cache_size=0"])
         let pid = serve.process.processIdentifier
-        let pages = try PageTable(pid: pid)
-        defer { pages.close() }
-        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-
+        func start(_ agent: String) throws -> String {
+            let answer = try serve.call("run", ["agent": agent])
+            return try #require((answer["result"] as? [String: Any])?["run_id"] as? String, "\(answer)")
+        }
         // run/started comes at the gate, before the agent starts: wait until every run's thread
         // (named "mpm-run run") is in poll(2) and every run's init (pid 1 of the run, a process
         // sharing serve's memory, serve's child) is in waitid(2).
         var threads: [(tid: String, sp: UInt)] = []
         var inits: [(pid: Int32, sp: UInt)] = []
-        let deadline = Date().addingTimeInterval(20)
-        repeat {
-            threads = try PageTable.runThreads(of: pid)
-            inits = try PageTable.initsWaiting(under: pid)
-            if threads.count == count && inits.count == count { break }
-            usleep(50_000)
-        } while Date() < deadline
+        func waitForRuns(_ count: Int) throws {
+            let deadline = Date().addingTimeInterval(20)
+            repeat {
+                threads = try PageTable.runThreads(of: pid)
+                inits = try PageTable.initsWaiting(under: pid)
+                if threads.count == count && inits.count == count { break }
+                usleep(50_000)
+            } while Date() < deadline
+        }
+        // Another run's denial reaches every waiting run as audit records (and so does the
+        // record each run logs at its end): each wakes, reads them and waits again.
+        func denialWhileTheyWait(_ count: Int) throws {
+            try waitForRuns(count)
+            #expect(serve.exited(try start("denied")) != nil)
+            usleep(200_000)
+            try waitForRuns(count)
+        }
+
+        // Runs to their end first: the first runs of a serve also set up what the runtime makes
+        // once (type metadata, caches), deep in their threads' stacks. With denials, also a
+        // denial while a run waits: the waiting run reads records of a domain not its own.
+        #expect(serve.exited(try start("echo")) != nil)
+        if denialsMeanwhile {
+            let first = try start("sleeper")
+            try denialWhileTheyWait(1)
+            _ = try serve.call("cancel", ["run_id": first])
+            #expect(serve.exited(first) != nil)
+        }
+
+        let count = 4
+        let ids = try (0..<count).map { _ in try start("sleeper") }
+        let pages = try PageTable(pid: pid)
+        defer { pages.close() }
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        if denialsMeanwhile {
+            let before = try p.audit("permission_denied").filter { $0["plane"] as? String == "file" }.count
+            try denialWhileTheyWait(count)
+            if supervisor == .root {
+                let after = try p.audit("permission_denied").filter { $0["plane"] as? String == "file" }.count
+                #expect(after > before, "the other run's write was denied, and seen")
+            }
+        } else {
+            try waitForRuns(count)
+        }
         #expect(threads.count == count, "run threads waiting in poll: \(threads.count)")
         #expect(inits.count == count, "inits waiting in waitid: \(inits.count)")
 
@@ -56,7 +95,7 @@ import Testing
         for (tid, sp) in threads {
             let below = PageTable.pageStart(sp, page) - 2 * page
             let resident = try pages.residentPages((sp - (512 << 10))..<below, page)
-            #expect(resident.isEmpty, "thread \(tid): \(resident.count) resident pages below its poll")
+            #expect(resident.isEmpty, "thread \(tid): \(resident.count) resident pages below its poll, at sp - \(resident.map { (sp - $0) >> 10 }) KiB")
         }
 
         // A run's init waits on the upper half of its 256 KiB stack: the lower half, where the

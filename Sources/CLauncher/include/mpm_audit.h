@@ -37,10 +37,17 @@ int mpm_audit_user_message(const char *text);
 // group (needs CAP_AUDIT_READ in the initial user namespace), or -errno.
 int mpm_audit_open_log(void);
 
+// The buffer mpm_audit_receive needs: one netlink message of the longest record
+// (MAX_AUDIT_MESSAGE_LENGTH, 8970 bytes, after a 16-byte header).
+#define MPM_AUDIT_BUFFER_SIZE 9216
+
 // Receives one record without waiting: its type in *type and its text ("audit(T:S): ...")
-// in buf, NUL-terminated and cut to size - 1. The length of the text; 0 when nothing is
-// waiting; -ENOBUFS when the kernel dropped records because the socket's buffer was full;
-// other -errno. Messages not sent by the kernel are skipped.
+// in buf, NUL-terminated. buf (size bytes, at least MPM_AUDIT_BUFFER_SIZE, 4-byte aligned)
+// takes the whole message first: the caller's buffer, not this function's stack, which in
+// serve is a waiting run's thread stack, woken by every record on the machine. The length
+// of the text; 0 when nothing is waiting; -ENOBUFS when the kernel dropped records because
+// the socket's buffer was full; -EINVAL for a smaller buf; other -errno. Messages not sent
+// by the kernel, or longer than buf, are skipped.
 int mpm_audit_receive(int fd, int *type, char *buf, size_t size);
 
 #endif

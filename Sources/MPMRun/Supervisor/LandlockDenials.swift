@@ -54,7 +54,6 @@ public final class LandlockDenials {
     /// The text of the record `finish` waits for, and whether it came.
     private var marker: String?
     private var markerSeen = false
-    private var text: UnsafeMutablePointer<CChar>
 
     private struct Pending {
         var serial: String
@@ -75,13 +74,9 @@ public final class LandlockDenials {
     init(fd: Int32, uid: uid_t) {
         self.fd = fd
         self.uid = String(uid)
-        text = .allocate(capacity: 9000)
     }
 
-    deinit {
-        close(fd)
-        text.deallocate()
-    }
+    deinit { close(fd) }
 
     // MARK: - Availability
 
@@ -169,17 +164,22 @@ public final class LandlockDenials {
         return take(all: true)
     }
 
+    /// Into a buffer of the read pool: every record on the machine wakes every run that
+    /// listens, and a waiting run keeps no buffer (nor stack pages) for them.
     private func drain() {
-        var type: Int32 = 0
-        while true {
-            let n = mpm_audit_receive(fd, &type, text, 9000)
-            if n == 0 { break }
-            if n < 0 {
-                if n == -ENOBUFS { continue }  // records lost: each domain's final count still tells
-                break
+        ReadBuffers.withBuffer { buffer in
+            let text = buffer.baseAddress!.bindMemory(to: CChar.self, capacity: buffer.count)
+            var type: Int32 = 0
+            while true {
+                let n = mpm_audit_receive(fd, &type, text, buffer.count)
+                if n == 0 { break }
+                if n < 0 {
+                    if n == -ENOBUFS { continue }  // records lost: each domain's final count still tells
+                    break
+                }
+                let record = String(decoding: UnsafeRawBufferPointer(start: text, count: Int(n)), as: UTF8.self)
+                handle(type: type, record, now: Monotonic.now().nanoseconds)
             }
-            let record = String(decoding: UnsafeRawBufferPointer(start: text, count: Int(n)), as: UTF8.self)
-            handle(type: type, record, now: Monotonic.now().nanoseconds)
         }
     }
 

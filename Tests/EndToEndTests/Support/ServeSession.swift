@@ -20,14 +20,15 @@ final class ServeSession: @unchecked Sendable {
     private var stderrDone = false
     private var nextID = 1
 
-    /// Starts serve in `project` as `supervisor`, with `extra` options.
-    init(_ project: SandboxProject, _ extra: [String] = []) throws {
+    /// Starts serve in `project` as `supervisor`, with `extra` options (and `environment`
+    /// added to its own).
+    init(_ project: SandboxProject, _ extra: [String] = [], environment: [String: String] = [:]) throws {
         let asNobody = Supervisor.isRoot && project.supervisor == .nobody
         process.executableURL = URL(fileURLWithPath: asNobody ? "/usr/bin/setpriv" : MPMRun.binary)
         process.arguments = (asNobody ? ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", MPMRun.binary] : [])
             + ["serve"] + extra
         process.currentDirectoryURL = URL(fileURLWithPath: project.root)
-        process.environment = ["PATH": "/usr/bin:/bin", "MPM_AUDIT_LOG": project.auditLog]
+        process.environment = ["PATH": "/usr/bin:/bin", "MPM_AUDIT_LOG": project.auditLog].merging(environment) { $1 }
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
