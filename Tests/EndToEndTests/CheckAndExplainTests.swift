@@ -261,7 +261,7 @@ import Testing
         let p = try Project(copyShippedProfiles: true)
         try p.write("agents/x.yaml", "agent_id: [")
         let r = try p.explain("nobody")
-        #expect(r.stderrLines == ["mpm-run: unknown agent 'nobody': no file in agents defines it (1 file there could not be read: run mpm-run check)"])
+        #expect(r.stderrLines == ["mpm-run: unknown agent 'nobody': no file in agents defines it (1 file there is invalid: run mpm-run check)"])
     }
 
     /// A file of the agents folder that could not be read may be the one that defines the
@@ -272,7 +272,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: p.root + "/agents/x.yaml", withIntermediateDirectories: true)
         let r = try p.explain("nobody")
         #expect(r.status == 1)
-        #expect(r.stderrLines == ["mpm-run: agents/x.yaml: not a regular file"])
+        #expect(r.stderrLines == ["mpm-run: agent 'nobody' not found, and agents/x.yaml could not be read (not a regular file), "
+                                  + "which may define it: run mpm-run check"])
     }
 
     @Test func explainInvalidAgentPrintsEveryError() throws {

@@ -20,15 +20,17 @@ public struct Catalog: Sendable {
         case unknown(String, agentsDir: String, brokenFiles: Int)
         case invalid(String, [Diagnostic])
         case duplicate(String, [String])
-        /// The agents or profiles folder exists but could not be read (EACCES, EMFILE...),
-        /// or the agent was not found and a file of the agents folder could not be read:
+        /// The agents or profiles folder exists but could not be read (EACCES, EMFILE...):
         /// whether the agent exists, and under which profile, is unknown.
         case folderUnreadable(String, Diagnostic)
+        /// No file that could be read defines the agent, and a file of the agents folder could
+        /// not be read (EMFILE, EACCES...): it may be the one that does.
+        case notFoundWhileUnreadable(String, Diagnostic)
 
         public var description: String {
             switch self {
             case .unknown(let id, let dir, let broken):
-                let hint = broken > 0 ? " (\(broken) file\(broken == 1 ? "" : "s") there could not be read: run mpm-run check)" : ""
+                let hint = broken > 0 ? " (\(broken) file\(broken == 1 ? " there is" : "s there are") invalid: run mpm-run check)" : ""
                 return "unknown agent '\(id)': no file in \(dir) defines it\(hint)"
             case .invalid(_, let ds):
                 return ds.first(where: \.isError)?.description ?? "invalid agent"
@@ -36,6 +38,9 @@ public struct Catalog: Sendable {
                 return "agent '\(id)' is defined by more than one file: \(files.joined(separator: ", "))"
             case .folderUnreadable(_, let problem):
                 return problem.description
+            case .notFoundWhileUnreadable(let id, let problem):
+                return Diagnostic.oneLine("agent '\(id)' not found, and \(problem.file) could not be read (\(problem.message)), "
+                                          + "which may define it: run mpm-run check")
             }
         }
     }
@@ -130,7 +135,7 @@ public struct Catalog: Sendable {
         if let file = files.first {
             return .failure(.invalid(id, diagnostics.filter { $0.file == file }))
         }
-        if let unreadableAgentFile { return .failure(.folderUnreadable(id, unreadableAgentFile)) }
+        if let unreadableAgentFile { return .failure(.notFoundWhileUnreadable(id, unreadableAgentFile)) }
         return .failure(.unknown(id, agentsDir: agentsDir, brokenFiles: brokenAgentFiles))
     }
 
