@@ -387,10 +387,6 @@ public struct Runner: Sendable {
         let agentID = policy.agent.id
         let recorder = run.recorder
         let workspace = run.workspace
-        defer {
-            run.cgroups?.remove()
-            if !run.keep, let problem = workspace.removeOrDefer() { Console.err("mpm-run: \(runID): \(problem)") }
-        }
         let cgroups = run.cgroups
         let outcome = run.supervisor.run(sink: recorder.reporter, started: run.started)
         for incident in Incidents.afterExit(outcome, limits: policy.limits) {
@@ -425,6 +421,9 @@ public struct Runner: Sendable {
         ]))
         if let failure = recorder.failure { run.notices.append(failure) }
         recorder.reporter.exited(runID: runID, outcome: outcome, outputDir: run.outputDir)
+        // Cleaning up comes after the run is reported ended: a reader waits for nothing more.
+        cgroups?.remove()
+        if !run.keep, let problem = workspace.removeOrDefer() { run.notices.append(problem) }
         return Result(runID: runID, outcome: outcome, outputDir: run.outputDir,
                       sandbox: run.keep ? workspace.path : nil, notices: run.notices)
     }

@@ -117,7 +117,14 @@ public final class Server: @unchecked Sendable {
             let inputIndex = accepting && !answersWait ? fds.count : -1
             if inputIndex >= 0 { fds.append(pollfd(fd: inputFD, events: Int16(POLLIN), revents: 0)) }
             if answersWait { fds.append(pollfd(fd: answersResume, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            // Sandboxes set aside for want of descriptors are tried again as runs end, and
+            // every second while none does.
+            let retrying = Workspace.deferredCount > 0
+            let ready = poll(&fds, nfds_t(fds.count), retrying ? 1000 : -1)
+            if retrying {
+                for problem in Workspace.removeDeferred() { Console.err("mpm-run serve: \(problem)") }
+            }
+            if ready < 0 {
                 if errno == EINTR { continue }
                 Console.err("mpm-run serve: poll: \(errnoText(errno))")
                 stopAccepting(cancelRuns: true)

@@ -168,6 +168,7 @@ public final class LandlockDenials {
     /// listens, and a waiting run keeps no buffer (nor stack pages) for them.
     private func drain() {
         ReadBuffers.withBuffer { buffer in
+            precondition(buffer.count >= Int(MPM_AUDIT_BUFFER_SIZE), "a read buffer is smaller than one audit record")
             let text = buffer.baseAddress!.bindMemory(to: CChar.self, capacity: buffer.count)
             var type: Int32 = 0
             while true {

@@ -217,8 +217,10 @@ public final class Workspace: Sendable {
         return false
     }
 
+    /// One line: the path may hold names the agent chose (line breaks, terminal escapes).
     private static func problem(_ error: WorkspaceError) -> String {
-        "sandbox not removed: \(error.description) (the next mpm-run to start removes it)"
+        Diagnostic.oneLine("sandbox not removed: \(error.description) "
+                           + "(an mpm-run that starts after this one has ended removes it)")
     }
 
     // MARK: - Helpers

@@ -27,7 +27,10 @@ public struct WorkspaceError: Error, Sendable, Equatable, CustomStringConvertibl
 
     public init(_ kind: Kind) { self.kind = kind }
 
-    public var description: String {
+    /// One line: paths may hold names an agent chose (line breaks, terminal escapes).
+    public var description: String { Diagnostic.oneLine(text) }
+
+    private var text: String {
         switch kind {
         case .inputOutsideAllowed(let path, let reason):
             return "input \(path): \(reason)"
@@ -59,5 +62,6 @@ public struct SkippedEntry: Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var reason: String
 
-    public var description: String { "\(path): \(reason)" }
+    /// One line: the name may be an agent's choice (line breaks, terminal escapes).
+    public var description: String { Diagnostic.oneLine("\(path): \(reason)") }
 }
