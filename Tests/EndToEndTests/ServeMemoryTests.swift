@@ -54,9 +54,15 @@ import Testing
         // record each run logs at its end): each wakes, reads them and waits again.
         func denialWhileTheyWait(_ count: Int) throws {
             try waitForRuns(count)
+            let before = threads.map { PageTable.wakeUps(pid: pid, tid: $0.tid) }
             #expect(serve.exited(try start("denied")) != nil)
             usleep(200_000)
             try waitForRuns(count)
+            if supervisor == .root {
+                // Each waiting run listens to the records, so each woke to read them.
+                let after = threads.map { PageTable.wakeUps(pid: pid, tid: $0.tid) }
+                #expect(zip(before, after).allSatisfy { b, a in b != nil && a != nil && a! > b! }, "wake-ups: \(before) → \(after)")
+            }
         }
 
         // Runs to their end first: the first runs of a serve also set up what the runtime makes
@@ -145,6 +151,13 @@ struct PageTable {
     }
 
     static func pageStart(_ address: UInt, _ page: UInt) -> UInt { address & ~(page - 1) }
+
+    /// How many times a task has blocked and been woken (voluntary_ctxt_switches).
+    static func wakeUps(pid: Int32, tid: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/status", encoding: .utf8) else { return nil }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+        return line.flatMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) }
+    }
 
     /// The system call a blocked task is in, and its stack pointer (/proc/.../syscall).
     static func blockedSyscall(_ path: String) -> (Int, UInt)? {
