@@ -135,6 +135,25 @@ import Testing
         #expect(size == 1 << 20)
     }
 
+    /// A sandbox the user is told is kept carries its `kept` mark even when the agent took
+    /// the write bit off its run folder: without it, a later mpm-run's sweep would remove it.
+    @Test(arguments: Supervisor.available)
+    func aKeptSandboxIsMarkedEvenIfTheAgentMadeItsFolderReadOnly(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: ["write_files", "execute_commands"])
+        try p.agent("locker", ["-c", "chmod 500 . && echo locked"], command: "/bin/sh")
+        let r = try p.mpmRun(["locker", "--keep-sandbox"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "locked\n")
+        let sandbox = try #require(r.stderr.components(separatedBy: "sandbox kept at ").last?
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        defer {
+            chmod(sandbox, 0o700)
+            try? FileManager.default.removeItem(atPath: sandbox)
+        }
+        #expect(FileManager.default.fileExists(atPath: sandbox + "/kept"), "\(r.stderr)")
+        #expect(!r.stderr.contains("could not be marked"), "\(r.stderr)")
+    }
+
     @Test(arguments: Supervisor.available)
     func aTimeoutKillsASetsidGrandchild(_ s: Supervisor) throws {
         let name = "mpm-g\(UInt32.random(in: 0..<UInt32.max))"  // comm holds 15 characters

@@ -410,7 +410,7 @@ public struct Runner: Sendable {
             run.notices.append("output not collected: \(error.description); the sandbox is kept at \(workspace.path)")
             run.keep = true
         }
-        if run.keep { workspace.markKept() }
+        if run.keep, let problem = workspace.markKept() { run.notices.append(problem) }
         recorder.record(Event(.runExited, runID: runID, agentID: agentID, [
             "exit_code": outcome.exitCode.map { .int(Int($0)) } ?? .null,
             "signal": outcome.signal.map { .int(Int($0)) } ?? .null,

@@ -139,9 +139,25 @@ public final class Workspace: Sendable {
     /// Marks the sandbox as kept on purpose, so that no later supervisor sweeps it away.
     /// Through the run folder's fd: by then the agent may own the folder and could have put
     /// a symlink where its name was.
-    public func markKept() {
-        let fd = FS.openat(runFd, FSPath(Self.keptFileName), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        if fd >= 0 { close(fd) }
+    /// Nil, or one line saying it could not be marked (and may be swept away later).
+    public func markKept() -> String? {
+        /// 0, or the errno of the create.
+        func mark() -> Int32 {
+            let fd = FS.openat(runFd, FSPath(Self.keptFileName), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644)
+            let e = errno
+            if fd >= 0 { close(fd); return 0 }
+            // Whatever the agent put there under that name marks it as well (the sweep lstats).
+            return FS.lstatat(runFd, FSPath(Self.keptFileName)) != nil ? 0 : e
+        }
+        var e = mark()
+        if e == 0 { return nil }
+        // The agent may have taken the write bit off its run folder.
+        if e == EACCES, let st = FS.fstat(runFd), fchmod(runFd, (st.st_mode & 0o7777) | 0o700) == 0 {
+            e = mark()
+            if e == 0 { return nil }
+        }
+        return Diagnostic.oneLine("the sandbox \(path) could not be marked as kept (\(errnoText(e))): "
+                                  + "an mpm-run that starts after this one has ended may remove it")
     }
 
     /// Removes the sandbox: everything in it, then the folder itself. Agent-made obstacles
