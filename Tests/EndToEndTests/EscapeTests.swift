@@ -144,8 +144,8 @@ import Testing
         let r = try p.mpmRun(["locker", "--keep-sandbox"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == "locked\n")
-        let sandbox = try #require(r.stderr.components(separatedBy: "sandbox kept at ").last?
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let marker = try #require(r.stderr.range(of: "mpm-run: sandbox kept at "), "\(r.stderr)")
+        let sandbox = String(r.stderr[marker.upperBound...].prefix { $0 != "\n" })
         defer {
             chmod(sandbox, 0o700)
             try? FileManager.default.removeItem(atPath: sandbox)

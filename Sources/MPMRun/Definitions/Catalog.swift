@@ -27,7 +27,10 @@ public struct Catalog: Sendable {
         /// not be read (EMFILE, EACCES...): it may be the one that does.
         case notFoundWhileUnreadable(String, Diagnostic)
 
-        public var description: String {
+        /// One line: the id comes from the request (a serve client's may hold anything).
+        public var description: String { Diagnostic.oneLine(text) }
+
+        private var text: String {
             switch self {
             case .unknown(let id, let dir, let broken):
                 let hint = broken > 0 ? " (\(broken) file\(broken == 1 ? " there is" : "s there are") invalid: run mpm-run check)" : ""
@@ -39,8 +42,8 @@ public struct Catalog: Sendable {
             case .folderUnreadable(_, let problem):
                 return problem.description
             case .notFoundWhileUnreadable(let id, let problem):
-                return Diagnostic.oneLine("agent '\(id)' not found, and \(problem.file) could not be read (\(problem.message)), "
-                                          + "which may define it: run mpm-run check")
+                return "agent '\(id)' not found, and \(problem.file) could not be read (\(problem.message)), "
+                    + "which may define it: run mpm-run check"
             }
         }
     }

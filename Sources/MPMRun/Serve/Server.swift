@@ -54,6 +54,8 @@ public final class Server: @unchecked Sendable {
     /// Run threads not yet finished: a run's sandbox and cgroups are removed after its
     /// `run/exited`, and serve does not exit before that is done.
     private let liveRuns = Atomic<Int>(0)
+    /// A launch thread is trying the set-aside sandbox removals again.
+    private let removingDeferred = Atomic<Bool>(false)
     /// Readable when a run has ended (the reader waits for the last one at EOF).
     private let runEnded = mpm_eventfd()
     private let started = Monotonic.now()
@@ -118,15 +120,20 @@ public final class Server: @unchecked Sendable {
             if inputIndex >= 0 { fds.append(pollfd(fd: inputFD, events: Int16(POLLIN), revents: 0)) }
             if answersWait { fds.append(pollfd(fd: answersResume, events: Int16(POLLIN), revents: 0)) }
             // Sandboxes set aside for want of descriptors are tried again as runs end, and
-            // every second while none does.
+            // every second while none does: by a launch thread, not this one (a sandbox may
+            // hold many files; requests and signals do not wait for it).
             let retrying = Workspace.deferredCount > 0
             let ready = poll(&fds, nfds_t(fds.count), retrying ? 1000 : -1)
-            if retrying {
-                for problem in Workspace.removeDeferred() { Console.err("mpm-run serve: \(problem)") }
+            let pollErrno = errno
+            if retrying, !removingDeferred.exchange(true, ordering: .acquiring) {
+                launchers.submit { [self] in
+                    for problem in Workspace.removeDeferred() { Console.err("mpm-run serve: \(problem)") }
+                    removingDeferred.store(false, ordering: .releasing)
+                }
             }
             if ready < 0 {
-                if errno == EINTR { continue }
-                Console.err("mpm-run serve: poll: \(errnoText(errno))")
+                if pollErrno == EINTR { continue }
+                Console.err("mpm-run serve: poll: \(errnoText(pollErrno))")
                 stopAccepting(cancelRuns: true)
                 continue
             }
@@ -157,6 +164,8 @@ public final class Server: @unchecked Sendable {
                 }
             }
         }
+        // Every run is over: what is still set aside goes now (after a retry under way).
+        while removingDeferred.load(ordering: .acquiring) { usleep(1000) }
         for problem in Workspace.removeDeferred(last: true) { Console.err("mpm-run serve: \(problem)") }
         output.close()
         if signalled {

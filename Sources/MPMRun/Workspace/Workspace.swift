@@ -143,7 +143,7 @@ public final class Workspace: Sendable {
     public func markKept() -> String? {
         /// 0, or the errno of the create.
         func mark() -> Int32 {
-            let fd = FS.openat(runFd, FSPath(Self.keptFileName), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644)
+            let fd = FS.openat(runFd, FSPath(Self.keptFileName), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0o644)
             let e = errno
             if fd >= 0 { close(fd); return 0 }
             // Whatever the agent put there under that name marks it as well (the sweep lstats).
@@ -155,6 +155,7 @@ public final class Workspace: Sendable {
         if e == EACCES, let st = FS.fstat(runFd), fchmod(runFd, (st.st_mode & 0o7777) | 0o700) == 0 {
             e = mark()
             if e == 0 { return nil }
+            _ = fchmod(runFd, st.st_mode & 0o7777)  // for nothing: as the agent left it
         }
         return Diagnostic.oneLine("the sandbox \(path) could not be marked as kept (\(errnoText(e))): "
                                   + "an mpm-run that starts after this one has ended may remove it")
