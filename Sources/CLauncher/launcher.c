@@ -600,7 +600,9 @@ int mpm_wait_run(struct mpm_run *run, int pidfd, struct mpm_exit *out) {
     do {
         r = syscall(SYS_waitid, 3 /* P_PIDFD */, pidfd, &info, WEXITED, &usage);
     } while (r < 0 && errno == EINTR);
-    if (r < 0) return -1;
+    // ECHILD: init was reaped without us (SIGCHLD ignored, which mpm-run undoes at start); how
+    // the agent ended is still known if init saw it.
+    if (r < 0 && !(run && run->agent_recorded)) return -1;
     // Init records how the agent ended; if init was killed first (timeout, cancel), that is the end.
     int code = run && run->agent_recorded ? run->agent_code : info.si_code;
     int status = run && run->agent_recorded ? run->agent_status : info.si_status;

@@ -25,6 +25,10 @@ struct MPMRunCommand: ParsableCommand {
         // mpm-run mid-run: the run is refused with one line and a record that did not fit is
         // taken back. Agents start with every signal at its default again.
         signal(SIGXFSZ, SIG_IGN)
+        // Ignored SIGCHLD survives execve: started that way (`env --ignore-signal=CHLD`, some
+        // daemons), the kernel would reap each run's init itself, and its exit status and
+        // resource use would be lost. mpm-run waits for its children: the default, always.
+        signal(SIGCHLD, SIG_DFL)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -330,6 +330,31 @@ import Testing
         FaultFigures.note("serve RLIMIT_NOFILE 40, \(count) runs of 1 s: \(accepted.count) accepted, \(ok) exited 0, \(count - accepted.count) refused, \(left) sandboxes left; stderr: \(serve.stderrLines.prefix(2))")
     }
 
+    /// mpm-run started with SIGCHLD ignored (inherited across execve: the kernel would reap its
+    /// children itself): the CLI and serve still report the agent's own exit status, and the
+    /// audit log records it.
+    @Test(arguments: Supervisor.available)
+    func startedWithSIGCHLDIgnoredTheAgentsExitIsStillKnown(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [])
+        try p.agent("three", ["exit", "3"])
+        let ignoring = ["/usr/bin/env", "--ignore-signal=CHLD"]
+        let r = try runToEnd(p, ["three"], prefix: ignoring)
+        #expect(r.status == 3, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.isEmpty, "\(r.stderr)")
+        let serve = try Spawned(p, ["serve"], prefix: ignoring)
+        serve.send(#"{"jsonrpc":"2.0","id":1,"method":"run","params":{"agent":"three"}}"#)
+        serve.closeInput()
+        #expect(serve.wait(timeout: 60) == 0, "\(serve.stderr)")
+        let exited = serve.stdoutText.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.filter { $0["method"] as? String == "run/exited" }.compactMap { $0["params"] as? [String: Any] }
+        #expect(exited.count == 1 && exited.first?["exit_code"] as? Int == 3, "\(serve.stdoutText)")
+        let records = try p.audit("run_exited")
+        #expect(records.count == 2 && records.allSatisfy { $0["exit_code"] as? Int == 3 },
+                "\(records.map { "\($0["exit_code"] ?? "nil") \($0["signal"] ?? "nil")" })")
+        #expect(try p.verifyAudit().status == 0)
+    }
+
     /// The agent closes its stdout at once and goes on: mpm-run relays its stderr, exits with
     /// its status, and prints nothing of its own.
     @Test(arguments: Supervisor.available)
