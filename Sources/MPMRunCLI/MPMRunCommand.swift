@@ -21,6 +21,13 @@ struct MPMRunCommand: ParsableCommand {
     /// Parses and runs, turning every error into one line on stderr: 125 for bad usage
     /// (as for a refused run), the command's own code otherwise.
     static func main() {
+        // Started with stdin, stdout or stderr closed, the first file mpm-run opened (the audit
+        // log, say) would take that number, and the agent's relayed output or mpm-run's own
+        // messages would be written into it. Each closed one is /dev/null instead; without
+        // /dev/null, nothing runs.
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            guard open("/dev/null", O_RDWR) == fd else { Glibc.exit(125) }
+        }
         // Past a file size limit (RLIMIT_FSIZE), a write fails with EFBIG instead of killing
         // mpm-run mid-run: the run is refused with one line and a record that did not fit is
         // taken back. Agents start with every signal at its default again.

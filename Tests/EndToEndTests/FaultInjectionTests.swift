@@ -355,6 +355,31 @@ import Testing
         #expect(try p.verifyAudit().status == 0)
     }
 
+    /// mpm-run started with stdin, stdout and stderr closed: the first files it opens must not
+    /// take their numbers, or the agent's relayed output (and mpm-run's messages) would be
+    /// written into them; the audit log first of all. The run still ends with the agent's
+    /// status, and the log holds only its records.
+    @Test(arguments: Supervisor.available)
+    func startedWithItsStandardDescriptorsClosedNothingIsWrittenIntoItsFiles(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [])
+        // Prints a word its argv (on record in run_started) does not hold.
+        try p.agent("talker", ["-c", "printf 'IN%sTED\\n' JEC; printf 'IN%sTED\\n' JEC >&2; exit 4"], command: "/bin/sh")
+        for closing in ["0<&- 1>&- 2>&-", "1>&-", "2>&-"] {
+            let r = try runToEnd(p, ["talker"], prefix: ["/bin/sh", "-c", "exec \"$@\" \(closing)", "sh"])
+            #expect(r.status == 4, "\(closing): \(r.status) \(r.stderr)")
+            let r2 = try runToEnd(p, ["no-such-agent"], prefix: ["/bin/sh", "-c", "exec \"$@\" \(closing)", "sh"])
+            #expect(r2.status == 125, "\(closing): \(r2.status)")
+        }
+        let serve = try Spawned(p, ["serve"], prefix: ["/bin/sh", "-c", "exec \"$@\" 2>&-", "sh"])
+        serve.send(#"{"jsonrpc":"2.0","id":1,"method":"run","params":{"agent":"talker"}}"#)
+        serve.closeInput()
+        #expect(serve.wait(timeout: 60) == 0)
+        let log = (try? String(contentsOfFile: p.auditLog, encoding: .utf8)) ?? ""
+        #expect(!log.contains("INJECTED"), "\(log.prefix(2000))")
+        #expect(try p.audit("run_exited").count == 4)
+        #expect(try p.verifyAudit().status == 0)
+    }
+
     /// The agent closes its stdout at once and goes on: mpm-run relays its stderr, exits with
     /// its status, and prints nothing of its own.
     @Test(arguments: Supervisor.available)
