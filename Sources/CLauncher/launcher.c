@@ -232,6 +232,31 @@ MPM_CHILD static void reset_signal_handlers(void) {
 #endif
 }
 
+// Real-time or deadline scheduling, a negative nice value and real-time I/O priority come from
+// whoever started mpm-run (chrt, nice, ionice) and survive clone and execve. An agent could not
+// take any of them itself, and with them a busy agent starves its own supervisor on a CPU (its
+// timeout never fires). Init drops them, so the agent starts with none; a lower priority (a
+// positive nice value, idle I/O) is kept. Lowering one's own priority needs no privilege.
+MPM_CHILD static void reset_scheduling(struct mpm_run *r) {
+    int policy = sched_getscheduler(0);
+    if (policy < 0) fail(r, MPM_STEP_SCHEDULING);
+    policy &= ~SCHED_RESET_ON_FORK;
+    if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE) {
+        struct sched_param normal;
+        memset(&normal, 0, sizeof normal);
+        if (sched_setscheduler(0, SCHED_OTHER, &normal) != 0) fail(r, MPM_STEP_SCHEDULING);
+    }
+    // The raw call answers 20 - nice (1 to 40), never a negative number but an error.
+    long twenty_minus_nice = raw6(SYS_getpriority, PRIO_PROCESS, 0, 0, 0, 0);
+    if (twenty_minus_nice < 0) fail(r, MPM_STEP_SCHEDULING);
+    if (twenty_minus_nice > 20 && setpriority(PRIO_PROCESS, 0, 0) != 0) fail(r, MPM_STEP_SCHEDULING);
+    // ioprio: the class in the top bits (IOPRIO_CLASS_SHIFT 13); class 1 is real-time. Class 0
+    // (none) lets the kernel derive best-effort from the nice value, as for any process.
+    long io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+    if (io < 0) fail(r, MPM_STEP_SCHEDULING);
+    if ((io >> 13) == 1 && syscall(SYS_ioprio_set, 1, 0, 0L) != 0) fail(r, MPM_STEP_SCHEDULING);
+}
+
 // The agent, pid 2: the rest of the recipe, in order. Capabilities before no_new_privs,
 // no_new_privs before Landlock and seccomp (both require it), seccomp last so that its filter
 // never sees the setup's own calls. Runs while init waits (vfork), on init's second stack.
@@ -307,6 +332,7 @@ MPM_CHILD static int init_main(void *arg) {
 
     // All signals stay blocked in init; none of the supervisor's handlers may run here.
     reset_signal_handlers();
+    reset_scheduling(r);
 
     // Join the run's cgroups first (as root), so that everything init starts is counted.
     for (int i = 0; i < s->cgroup_count; i++) {

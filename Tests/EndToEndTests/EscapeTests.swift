@@ -154,6 +154,27 @@ import Testing
         #expect(!r.stderr.contains("could not be marked"), "\(r.stderr)")
     }
 
+    /// mpm-run started at real-time priority, nice -5 and real-time I/O (chrt, nice, ionice, as
+    /// root can): the agent gets none of it. Kept, a busy agent at SCHED_FIFO on the supervisor's
+    /// CPU starves its supervisor, and its timeout never fires. A lower priority is kept.
+    @Test(.enabled(if: Self.realTimeAvailable, "chrt -f and ionice -c1 need root and real-time CPU time (not in every container)"),
+          arguments: Supervisor.available)
+    func theAgentDoesNotInheritItsCallersRealTimePriority(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: ["execute_commands"])
+        // nice, rt_priority and policy (fields 19, 40, 41 of /proc/self/stat), then the I/O class.
+        try p.agent("sched", ["-c", "cut -d' ' -f19,40,41 /proc/self/stat; ionice -p $$"], command: "/bin/sh")
+        let raised = try runToEnd(p, ["sched"], prefix: ["/usr/bin/chrt", "-f", "10", "/usr/bin/nice", "-n", "-5",
+                                                          "/usr/bin/ionice", "-c1", "-n4"])
+        #expect(raised.status == 0, "\(raised.stderr)")
+        #expect(raised.stdout == "0 0 0\nnone: prio 0\n", "nice rt_priority policy, I/O class: \(raised.stdout)")
+        let lowered = try runToEnd(p, ["sched"], prefix: ["/usr/bin/nice", "-n", "7", "/usr/bin/ionice", "-c3"])
+        #expect(lowered.status == 0, "\(lowered.stderr)")
+        #expect(lowered.stdout == "7 0 0\nidle\n", "\(lowered.stdout)")
+    }
+
+    static let realTimeAvailable = Supervisor.isRoot
+        && SmallTmpfs.run("/usr/bin/chrt", ["-f", "10", "/usr/bin/ionice", "-c1", "-n4", "/bin/true"]) == 0
+
     @Test(arguments: Supervisor.available)
     func aTimeoutKillsASetsidGrandchild(_ s: Supervisor) throws {
         let name = "mpm-g\(UInt32.random(in: 0..<UInt32.max))"  // comm holds 15 characters

@@ -37,6 +37,7 @@ enum mpm_step {
     MPM_STEP_CLONE,
     MPM_STEP_CGROUP,
     MPM_STEP_GATE,
+    MPM_STEP_SCHEDULING,
 };
 
 // How the child gets its identity.

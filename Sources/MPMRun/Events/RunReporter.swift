@@ -67,7 +67,7 @@ extension EventRecorder {
         case .string(let s):
             let redactor = OutputRedactor(literals: literals)
             var out: [UInt8] = []
-            var bytes = Array(s.utf8)
+            let bytes = Array(s.utf8)
             bytes.withUnsafeBytes { out.append(contentsOf: redactor.feed($0, now: 0)) }
             out.append(contentsOf: redactor.flush())
             return redactor.redactions == 0 ? value : .string(String(decoding: out, as: UTF8.self))

@@ -95,6 +95,8 @@ public enum LaunchFailure: Error, CustomStringConvertible {
         case MPM_STEP_EXECVE: return "execve"
         case MPM_STEP_CGROUP: return "joining the run's cgroups"
         case MPM_STEP_GATE: return "starting the agent"
+        case MPM_STEP_CLONE: return "starting the agent's process (clone)"
+        case MPM_STEP_SCHEDULING: return "resetting the scheduling priority"
         default: return "step \(step.rawValue)"
         }
     }
