@@ -36,6 +36,10 @@ struct MPMRunCommand: ParsableCommand {
         // daemons), the kernel would reap each run's init itself, and its exit status and
         // resource use would be lost. mpm-run waits for its children: the default, always.
         signal(SIGCHLD, SIG_DFL)
+        // A umask that takes bits from the owner (0177, say) would make the sandbox's folders
+        // and files unusable by mpm-run itself, and every run of an unprivileged mpm-run would be
+        // refused. The owner keeps its bits; what the umask says of group and others stands.
+        umask(umask(0) & 0o077)
         do {
             var command = try parseAsRoot()
             try command.run()

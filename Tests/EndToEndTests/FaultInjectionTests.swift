@@ -380,6 +380,28 @@ import Testing
         #expect(try p.verifyAudit().status == 0)
     }
 
+    /// mpm-run started with a umask that takes bits from the owner: the sandbox it makes must
+    /// still be usable (an unprivileged mpm-run refused every run: it could not write its own
+    /// INSTRUCTIONS.md), and what the agent writes still comes out.
+    @Test(arguments: Supervisor.available)
+    func aUmaskThatTakesTheOwnersBitsDoesNotBreakTheSandbox(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: ["write_files", "execute_commands"])
+        try p.agent("writer", ["-c", "cat \"$MPM_INPUT_DIR/INSTRUCTIONS.md\" >/dev/null && echo made > \"$MPM_OUTPUT_DIR/made.txt\" && exit 3"],
+                    command: "/bin/sh")
+        for mask in ["0177", "0277", "0777"] {
+            let prefix = ["/bin/sh", "-c", "umask \(mask); exec \"$@\"", "sh"]
+            let r = try runToEnd(p, ["writer", "--output", p.root + "/out-\(mask)"], prefix: prefix)
+            #expect(r.status == 3, "umask \(mask): \(r.status) \(r.stderr)")
+            #expect((try? String(contentsOfFile: p.root + "/out-\(mask)/made.txt", encoding: .utf8)) == "made\n", "umask \(mask)")
+            let serve = try Spawned(p, ["serve"], prefix: prefix)
+            serve.send(#"{"jsonrpc":"2.0","id":1,"method":"run","params":{"agent":"writer"}}"#)
+            serve.closeInput()
+            #expect(serve.wait(timeout: 60) == 0, "umask \(mask): \(serve.stderr)")
+            #expect(serve.stdoutText.contains(#""exit_code":3"#), "umask \(mask): \(serve.stdoutText)")
+        }
+        #expect(try p.verifyAudit().status == 0)
+    }
+
     /// The agent closes its stdout at once and goes on: mpm-run relays its stderr, exits with
     /// its status, and prints nothing of its own.
     @Test(arguments: Supervisor.available)
