@@ -647,8 +647,16 @@ int mpm_termination_signalfd(void) {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGQUIT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
-    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    sigset_t old;
+    if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0) return -1;
+    int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) {
+        // Blocked with nobody reading them, the signals would be lost: put the mask back.
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        errno = e;
+    }
+    return fd;
 }
 
 int mpm_read_signal(int fd) {

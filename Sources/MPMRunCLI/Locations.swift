@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLauncher
 import Glibc
 import MPMRun
 
@@ -45,6 +46,17 @@ struct CLIError: Error, CustomStringConvertible {
         self.description = description
         self.exitCode = exitCode
     }
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT as poll events (a signalfd), set up before any thread
+/// exists. Without one, mpm-run could not end its runs when told to: it refuses to start.
+func terminationSignals() throws -> Int32 {
+    let fd = mpm_termination_signalfd()
+    guard fd >= 0 else {
+        throw CLIError("cannot watch for SIGINT, SIGTERM, SIGHUP and SIGQUIT (signalfd: \(errnoText(errno))), "
+                       + "so a run could not be stopped: allow signalfd to mpm-run")
+    }
+    return fd
 }
 
 extension ParsableCommand {

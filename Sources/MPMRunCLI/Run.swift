@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
     func run() throws {
         reportingErrors {
             // Before any thread exists: SIGINT/SIGTERM/SIGHUP/SIGQUIT become poll events.
-            let signalFD = mpm_termination_signalfd()
+            let signalFD = try terminationSignals()
             _ = StaleSandboxes.removeAll()
             // A sandbox whose removal found no free descriptor goes once the run is over.
             defer { for problem in Workspace.removeDeferred(last: true) { Console.err("mpm-run: \(problem)") } }

@@ -31,7 +31,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         reportingErrors {
             // Before any thread exists: SIGINT/SIGTERM/SIGHUP/SIGQUIT become poll events.
-            let signalFD = mpm_termination_signalfd()
+            let signalFD = try terminationSignals()
             _ = StaleSandboxes.removeAll()
             RunCgroups.removeStale(sandboxFolder: Workspace.defaultTemporaryFolder() + "/" + Workspace.sandboxFolderName)
             let log: AuditLog

@@ -402,6 +402,23 @@ import Testing
         #expect(try p.verifyAudit().status == 0)
     }
 
+    /// No signalfd for mpm-run (a seccomp filter of whoever started it answers ENOSYS): it cannot
+    /// watch for SIGTERM and friends, so it refuses to start, with one line. It used to block
+    /// them anyway and run on: a SIGTERM then stayed pending and the run went on to its timeout.
+    @Test(arguments: Supervisor.available)
+    func withoutSignalfdMPMRunRefusesToStart(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: [])
+        try p.agent("echo", ["echo", "hello"])
+        for args in [["echo"], ["serve"]] {
+            let r = try runToEnd(p, args, prefix: [Probe.path, "exec-without-signalfd"])
+            #expect(r.status == 125, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(args): \(r.stdout)")
+            #expect(r.stderr.hasPrefix("mpm-run: cannot watch for SIGINT") && r.stderr.split(separator: "\n").count == 1,
+                    "\(args): \(r.stderr)")
+        }
+        #expect(try p.auditRecords().isEmpty)
+    }
+
     /// The agent closes its stdout at once and goes on: mpm-run relays its stderr, exits with
     /// its status, and prints nothing of its own.
     @Test(arguments: Supervisor.available)

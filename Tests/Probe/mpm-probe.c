@@ -11,6 +11,7 @@
 #include <linux/perf_event.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -744,6 +745,25 @@ int main(int argc, char **argv) {
     const char *t = argv[1];
     const char *a = argc > 2 ? argv[2] : "";
 
+    // Not an attack from inside: a wrapper that starts argv[2...] with signalfd and signalfd4
+    // failing (ENOSYS, by a seccomp filter), to see what mpm-run does without them.
+    if (!strcmp(t, "exec-without-signalfd")) {
+        struct sock_filter code[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_signalfd4, 1, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_signalfd, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+            perror("mpm-probe: seccomp");
+            return 2;
+        }
+        execv(argv[2], argv + 2);
+        perror("mpm-probe: execv");
+        return 127;
+    }
     if (!strcmp(t, "socket-inet")) return report(t, socket(AF_INET, SOCK_STREAM, 0));
     if (!strcmp(t, "socket-inet6")) return report(t, socket(AF_INET6, SOCK_DGRAM, 0));
     if (!strcmp(t, "socket-netlink")) return report(t, socket(AF_NETLINK, SOCK_RAW, 0));

@@ -187,7 +187,8 @@ int mpm_notif_receive(int listener, struct mpm_notification *out);
 int mpm_notif_deny(int listener, uint64_t id, int error);
 
 // Blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT in the calling thread and returns a
-// signalfd for them, so the supervisor's poll loop handles them like any other event.
+// signalfd for them, so the supervisor's poll loop handles them like any other event; -1
+// (errno set, the mask as it was) when there is no signalfd.
 int mpm_termination_signalfd(void);
 // The signal number read from such a signalfd, or 0.
 int mpm_read_signal(int fd);
