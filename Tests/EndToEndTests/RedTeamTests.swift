@@ -378,6 +378,37 @@ import Testing
         }
     }
 
+    /// TMPDIR inside a folder the profile lets agents write (or, for an unprivileged mpm-run,
+    /// read): one run's agent could plant files in another run's output, which mpm-run then
+    /// copies out as that run's, or read its input. Such a run is refused before it starts.
+    @Test(arguments: Supervisor.available)
+    func aRunCannotReachAnotherRunsSandboxThroughItsPaths(_ s: Supervisor) throws {
+        let writer = try SandboxProject(s, permissions: ["read_files", "write_files", "execute_commands"], writePaths: ["work"])
+        let tmp = writer.root + "/work/tmp"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        chmod(tmp, 0o777)
+        try writer.agent("planter", ["-c", "for d in \"$TMPDIR\"/../mpm-run/*/output \(tmp)/mpm-run/*/output; do echo planted > \"$d/planted\"; done; echo ran"],
+                         command: "/bin/sh")
+        let w = try writer.mpmRun(["planter"], environment: ["TMPDIR": tmp])
+        #expect(w.status == 125 && w.stdout.isEmpty, "\(w.status) \(w.stdout) \(w.stderr)")
+        #expect(w.stderr.contains("write path ") && w.stderr.contains(" overlaps ") && w.stderr.split(separator: "\n").count == 1,
+                "\(w.stderr)")
+        #expect(try writer.audit("run_started").isEmpty)
+
+        let reader = try SandboxProject(s, permissions: ["read_files"])
+        let rtmp = reader.root + "/tmp"
+        try FileManager.default.createDirectory(atPath: rtmp, withIntermediateDirectories: true)
+        chmod(rtmp, 0o777)
+        try reader.agent("echo", ["echo", "ran"])
+        let r = try reader.mpmRun(["echo"], environment: ["TMPDIR": rtmp])
+        if !(s == .root && Supervisor.isRoot) {
+            #expect(r.status == 125 && r.stderr.contains("read path") && r.stderr.contains("overlaps"), "\(r.status) \(r.stderr)")
+        } else {
+            // As root every run has a uid and a 0700 folder of its own: reading is harmless.
+            #expect(r.status == 0 && r.stdout == "ran\n", "\(r.status) \(r.stderr)")
+        }
+    }
+
     /// A killed supervisor leaves its sandbox; the next mpm-run sweeps it away without
     /// following the symlinks the agent left in temp/ to a folder of its own uid outside.
     @Test(arguments: Supervisor.available)
@@ -389,9 +420,7 @@ import Testing
                                     "mkdir temp/d", "symlink \(victim.dir) temp/d/l", "sleep 30"])
         // A sandbox folder of this test's own: other tests' supervisors, running in parallel,
         // would otherwise sweep the killed run's sandbox before this test looks at it.
-        let tmp = p.root + "/tmp"
-        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        chmod(tmp, 0o777)
+        let tmp = try p.privateTMPDIR()
         let run = try spawnMPMRun(["probe-agent"], cwd: p.root, asNobody: s == .nobody && Supervisor.isRoot,
                                   environment: ["TMPDIR": tmp])
         let sandbox = waitFor { () -> String? in

@@ -13,6 +13,8 @@ public struct Runner: Sendable {
     /// Folders no agent may write: those that decide its policy (agents, profiles) and the
     /// audit log's. A write path that contains one is refused.
     public var protectedPaths: [String] = []
+    /// Where the runs' sandboxes are made (`$TMPDIR/mpm-run`, its folder resolved).
+    public var sandboxFolder: String
 
     public init(catalog: Catalog, projectRoot: String, workingDirectory: String, environment: [String: String]) {
         self.catalog = catalog
@@ -20,6 +22,7 @@ public struct Runner: Sendable {
         self.workingDirectory = workingDirectory
         self.environment = environment
         protectedPaths = [catalog.agentsDir, catalog.profilesDir].map { Self.absolute($0, in: workingDirectory) }
+        sandboxFolder = Self.absolute(Workspace.defaultTemporaryFolder(), in: workingDirectory) + "/" + Workspace.sandboxFolderName
     }
 
     /// `path` made absolute without following symlinks where it does not exist yet.
@@ -158,9 +161,24 @@ public struct Runner: Sendable {
                                + "narrow the profile's write_paths so that it leaves that folder out")
             }
         }
+        // Other runs' sandboxes: an agent that could write there could change another run's
+        // input, instructions or output.
+        let overlapsSandboxes = { (path: String) in
+            ProjectPath.isWithin(sandboxFolder, path) || ProjectPath.isWithin(path, sandboxFolder)
+        }
+        if let write = policy.writePaths.first(where: overlapsSandboxes) {
+            throw rejected("write path \(write) overlaps \(sandboxFolder), where other runs' sandboxes are: "
+                           + "narrow the profile's write_paths, or set TMPDIR to a folder outside them")
+        }
         let identity: Identity
         do throws(Identity.Refusal) { identity = try Identity.plan(keepingCapabilities: policy.capabilities) } catch {
             throw rejected(error.description)
+        }
+        // An unprivileged mpm-run runs every agent as its own user, so only Landlock keeps one run
+        // from reading another's sandbox (as root, each run has a uid and a 0700 folder of its own).
+        if !identity.isRootSupervisor, let read = policy.readPaths.first(where: overlapsSandboxes) {
+            throw rejected("read path \(read) overlaps \(sandboxFolder), where other runs' sandboxes are (every agent of an "
+                           + "unprivileged mpm-run is the same user): narrow the profile's read_paths, or set TMPDIR to a folder outside them")
         }
         // `forRoot: false` also asks whether an unprivileged uid may create a user namespace.
         if let problem = KernelFeatures.requirementProblem(forRoot: !identity.needsUserNamespace) {

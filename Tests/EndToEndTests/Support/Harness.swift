@@ -80,7 +80,10 @@ final class Project {
         }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
+        try? FileManager.default.removeItem(atPath: root + ".tmp")  // SandboxProject.privateTMPDIR
+    }
 
     /// Writes `text` to `relativePath` under the project root (folders created), mode 0644.
     @discardableResult

@@ -167,8 +167,10 @@ extension SandboxProject {
     /// A sandbox folder (TMPDIR) of this test's own, writable by both supervisors: a killed
     /// run's sandbox is swept by the next mpm-run that starts, and other tests' mpm-runs
     /// running in parallel must not be the ones that do it.
+    /// Beside the project, not in it: the profile's read_paths (".") must not hold the
+    /// sandboxes' folder, or an unprivileged mpm-run refuses the run. Removed with the project.
     func privateTMPDIR() throws -> String {
-        let tmp = root + "/tmp"
+        let tmp = root + ".tmp"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         chmod(tmp, 0o777)
         return tmp
