@@ -419,6 +419,47 @@ import Testing
         #expect(try p.auditRecords().isEmpty)
     }
 
+    /// serve can start no thread for an accepted run (RLIMIT_NPROC at the threads it has when
+    /// idle): the run ends as not started, and the audit log has its refusal, as for every
+    /// other accepted run that could not start.
+    @Test(.enabled(if: Supervisor.isRoot, "serve must run as a user of its own"))
+    func aRunServeCannotStartAThreadForIsOnRecord() throws {
+        let p = try SandboxProject(.root, permissions: [], incidents: Self.generous)
+        let tmp = try p.privateTMPDIR()
+        try p.agent("echo", ["echo", "hello"])
+        let log = tmp + "/audit.jsonl"
+        let environment = ["TMPDIR": tmp, "MPM_AUDIT_LOG": log]
+        // A uid no other process has: RLIMIT_NPROC then counts serve's threads alone.
+        let asUser = ["/usr/bin/setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--"]
+        let counting = try Spawned(p, ["serve"], environment: environment, prefix: asUser)
+        let threads = { (pid: Int32) in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).count }
+        let idle = eventually { () -> Int? in
+            let n = threads(counting.process.processIdentifier)
+            usleep(200_000)
+            return n >= 2 && n == threads(counting.process.processIdentifier) ? n : nil
+        }
+        counting.closeInput()
+        #expect(counting.wait(timeout: 60) == 0)
+        let limit = try #require(idle, "serve's threads never settled")
+
+        let serve = try Spawned(p, ["serve"], environment: environment,
+                                prefix: ["/usr/bin/prlimit", "--nproc=\(limit):\(limit)", "--"] + asUser)
+        serve.send(#"{"jsonrpc":"2.0","id":1,"method":"run","params":{"agent":"echo"}}"#)
+        serve.closeInput()
+        #expect(serve.wait(timeout: 60) == 0, "\(serve.stderr)")
+        let lines = serve.stdoutText.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let runID = try #require(lines.first { $0["id"] as? Int == 1 }.flatMap { ($0["result"] as? [String: Any])?["run_id"] as? String },
+                                 "\(serve.stdoutText)")
+        let exited = lines.filter { $0["method"] as? String == "run/exited" }.compactMap { $0["params"] as? [String: Any] }
+            .first { $0["run_id"] as? String == runID }
+        #expect((exited?["error"] as? String)?.hasPrefix("cannot start a thread for the run") == true, "\(serve.stdoutText)")
+        let records = try p.auditRecords(log).filter { $0["run_id"] as? String == runID }
+        #expect(records.count == 1 && records.first?["type"] as? String == "policy_rejected", "\(records)")
+        #expect(try p.verifyAudit(log).status == 0)
+    }
+
     /// The agent closes its stdout at once and goes on: mpm-run relays its stderr, exits with
     /// its status, and prints nothing of its own.
     @Test(arguments: Supervisor.available)

@@ -365,10 +365,18 @@ public final class Server: @unchecked Sendable {
             ended()
         }
         guard startThread(name: runThreadName, stackSize: 1 << 20, detached: true, watch) != nil else {
+            let text = "cannot start a thread for the run: \(errnoText(errno))"
             let reporter = JSONLinesReporter(output: channel)
             reporter.beforeExited = beforeExited
-            reporter.notStarted(runID: prepared.runID, reason: .denied, status: 125,
-                                error: "cannot start a thread for the run: \(errnoText(errno))", durationMS: 0)
+            // On record like every other run that was accepted and then refused.
+            let recorder = EventRecorder(store: log, reporter: reporter)
+            var error = text
+            if !recorder.record(Event(.policyRejected, runID: prepared.runID, agentID: prepared.policy.agent.id,
+                                      ["reason": .string(text)])) {
+                error += " (and \(recorder.failure ?? "the audit log failed"))"
+            }
+            Console.err("mpm-run serve: \(prepared.runID): \(error)")
+            reporter.notStarted(runID: prepared.runID, reason: .denied, status: 125, error: error, durationMS: 0)
             ended()
             return
         }

@@ -124,8 +124,8 @@ final class SandboxProject {
     }
 
     /// The audit log's records, parsed.
-    func auditRecords() throws -> [[String: Any]] {
-        let text = (try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? ""
+    func auditRecords(_ log: String? = nil) throws -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: log ?? auditLog, encoding: .utf8)) ?? ""
         return try text.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
