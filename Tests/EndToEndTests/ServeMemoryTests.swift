@@ -9,6 +9,11 @@ import Testing
 /// page tables of the real serve (/proc/PID/pagemap, which needs root: the supervisor's memory
 /// is not dumpable).
 @Suite struct ServeMemoryTests {
+    /// A waiting run's thread, from its poll up: its frames and glibc's thread block. 4 or 5
+    /// pages in a debug build, 3 in a release build. A coarse bound: the release build's figure
+    /// is the bench's (a run's parts once copied as a struct into each frame made it 4 there,
+    /// which this debug-build bound does not see).
+    static let runThreadStackPages = 6
     @Test(.enabled(if: Supervisor.isRoot, "reading another process's page tables needs root"),
           arguments: Supervisor.available)
     func aWaitingRunKeepsNoStackPagesItIsDoneWith(supervisor: Supervisor) throws {
@@ -107,6 +112,11 @@ import Testing
             let below = PageTable.pageStart(sp, page) - 2 * page
             let resident = try pages.residentPages((sp - (512 << 10))..<below, page)
             #expect(resident.isEmpty, "thread \(tid): \(resident.count) resident pages below its poll, at sp - \(resident.map { (sp - $0) >> 10 }) KiB")
+            // And above it: the frames from the thread's start down to its poll, and glibc's
+            // thread block at the top.
+            let top = try #require(PageTable.mappingEnd(pid: pid, containing: sp), "thread \(tid): no mapping holds its stack")
+            let used = try pages.residentPages(PageTable.pageStart(sp, page)..<top, page)
+            #expect(used.count <= Self.runThreadStackPages, "thread \(tid): \(used.count) resident pages from its poll up (at most \(Self.runThreadStackPages))")
         }
 
         // A run's init waits on the upper half of its 256 KiB stack: the lower half, where the
@@ -156,6 +166,17 @@ struct PageTable {
     }
 
     static func pageStart(_ address: UInt, _ page: UInt) -> UInt { address & ~(page - 1) }
+
+    /// The end of the mapping of `pid` that holds `address` (/proc/PID/maps).
+    static func mappingEnd(pid: Int32, containing address: UInt) -> UInt? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let range = line.prefix { $0 != " " }.split(separator: "-")
+            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) else { continue }
+            if (start..<end).contains(address) { return end }
+        }
+        return nil
+    }
 
     /// How many times a task has blocked and been woken (voluntary_ctxt_switches).
     static func wakeUps(pid: Int32, tid: String) -> Int? {

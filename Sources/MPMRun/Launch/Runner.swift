@@ -207,7 +207,10 @@ public struct Runner: Sendable {
     /// A run whose agent has started: what `finish` needs to supervise it to its end, collect
     /// its output and clean up. Handed from the thread that started it to the one that
     /// finishes it, never used by two at once.
-    public struct Started: @unchecked Sendable {
+    ///
+    /// A class: a waiting run's thread holds one reference to it, not a copy of every field in
+    /// each frame down to its `poll` (as a struct it cost serve a stack page, 4 KiB, a waiting run).
+    public final class Started: @unchecked Sendable {
         let runID: String
         let policy: EffectivePolicy
         let recorder: EventRecorder
@@ -219,6 +222,22 @@ public struct Runner: Sendable {
         var notices: [String]
         let cgroups: RunCgroups?
         let started: Monotonic.Instant
+
+        init(runID: String, policy: EffectivePolicy, recorder: EventRecorder, supervisor: RunSupervisor,
+             workspace: Workspace, keep: Bool, outputFolder: OutputFolder, outputDir: String, notices: [String],
+             cgroups: RunCgroups?, started: Monotonic.Instant) {
+            self.runID = runID
+            self.policy = policy
+            self.recorder = recorder
+            self.supervisor = supervisor
+            self.workspace = workspace
+            self.keep = keep
+            self.outputFolder = outputFolder
+            self.outputDir = outputDir
+            self.notices = notices
+            self.cgroups = cgroups
+            self.started = started
+        }
     }
 
     /// Makes the sandbox and launches the agent: every step up to the agent's execve. Once
@@ -399,7 +418,6 @@ public struct Runner: Sendable {
     /// Supervises a started run to its end, records its end, collects its output and removes
     /// its sandbox (unless kept) and cgroups. Any thread may call it, once.
     public func finish(_ run: Started) -> Result {
-        var run = run
         let runID = run.runID
         let policy = run.policy
         let agentID = policy.agent.id
