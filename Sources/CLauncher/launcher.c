@@ -233,10 +233,11 @@ MPM_CHILD static void reset_signal_handlers(void) {
 }
 
 // Real-time or deadline scheduling, a negative nice value and real-time I/O priority come from
-// whoever started mpm-run (chrt, nice, ionice) and survive clone and execve. An agent could not
-// take any of them itself, and with them a busy agent starves its own supervisor on a CPU (its
-// timeout never fires). Init drops them, so the agent starts with none; a lower priority (a
-// positive nice value, idle I/O) is kept. Lowering one's own priority needs no privilege.
+// whoever started mpm-run (chrt, nice, ionice) and survive clone and execve. With them a busy
+// agent starves its own supervisor on a CPU (its timeout never fires). Init drops them, so the
+// agent starts with none; a lower priority (a positive nice value, idle I/O) is kept. Lowering
+// one's own priority needs no privilege. The agent cannot take them back: its RLIMIT_RTPRIO and
+// RLIMIT_NICE are 0 (Rlimits.swift) and it has no CAP_SYS_NICE (unless a profile keeps it).
 MPM_CHILD static void reset_scheduling(struct mpm_run *r) {
     int policy = sched_getscheduler(0);
     if (policy < 0) fail(r, MPM_STEP_SCHEDULING);
@@ -252,7 +253,8 @@ MPM_CHILD static void reset_scheduling(struct mpm_run *r) {
     if (twenty_minus_nice > 20 && setpriority(PRIO_PROCESS, 0, 0) != 0) fail(r, MPM_STEP_SCHEDULING);
     // ioprio: the class in the top bits (IOPRIO_CLASS_SHIFT 13); class 1 is real-time. Class 0
     // (none) lets the kernel derive best-effort from the nice value, as for any process.
-    long io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+    long io = raw6(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0, 0, 0, 0);
+    if (io == -ENOSYS) return;  // a kernel without I/O priorities: none to drop
     if (io < 0) fail(r, MPM_STEP_SCHEDULING);
     if ((io >> 13) == 1 && syscall(SYS_ioprio_set, 1, 0, 0L) != 0) fail(r, MPM_STEP_SCHEDULING);
 }

@@ -26,7 +26,13 @@ struct MPMRunCommand: ParsableCommand {
         // messages would be written into it. Each closed one is /dev/null instead; without
         // /dev/null, nothing runs.
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
-            guard open("/dev/null", O_RDWR) == fd else { Glibc.exit(125) }
+            let null = open("/dev/null", O_RDWR)
+            guard null == fd else {
+                let e = errno
+                if null >= 0 { close(null) }
+                if fcntl(2, F_GETFD) != -1 { Console.err("mpm-run: descriptor \(fd) is closed and /dev/null cannot take its place: \(errnoText(e))") }
+                Glibc.exit(125)
+            }
         }
         // Past a file size limit (RLIMIT_FSIZE), a write fails with EFBIG instead of killing
         // mpm-run mid-run: the run is refused with one line and a record that did not fit is

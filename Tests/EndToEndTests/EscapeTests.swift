@@ -155,16 +155,25 @@ import Testing
     }
 
     /// mpm-run started at real-time priority, nice -5 and real-time I/O (chrt, nice, ionice, as
-    /// root can): the agent gets none of it. Kept, a busy agent at SCHED_FIFO on the supervisor's
-    /// CPU starves its supervisor, and its timeout never fires. A lower priority is kept.
+    /// root can), with RLIMIT_RTPRIO and RLIMIT_NICE that allow both: the agent gets none of it,
+    /// nor can it take it. Kept, a busy agent at SCHED_FIFO on the supervisor's CPU starves its
+    /// supervisor, and its timeout never fires. A lower priority is kept.
     @Test(.enabled(if: Self.realTimeAvailable, "chrt -f and ionice -c1 need root and real-time CPU time (not in every container)"),
           arguments: Supervisor.available)
     func theAgentDoesNotInheritItsCallersRealTimePriority(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: ["execute_commands"])
-        // nice, rt_priority and policy (fields 19, 40, 41 of /proc/self/stat), then the I/O class.
-        try p.agent("sched", ["-c", "cut -d' ' -f19,40,41 /proc/self/stat; ionice -p $$"], command: "/bin/sh")
-        let raised = try runToEnd(p, ["sched"], prefix: ["/usr/bin/chrt", "-f", "10", "/usr/bin/nice", "-n", "-5",
-                                                          "/usr/bin/ionice", "-c1", "-n4"])
+        // nice, rt_priority and policy (fields 19, 40, 41 of /proc/self/stat), then the I/O class;
+        // then it tries to take real-time priority and a negative nice value itself, which the
+        // caller's RLIMIT_RTPRIO and RLIMIT_NICE would allow it.
+        try p.agent("sched", ["-c", "cut -d' ' -f19,40,41 /proc/self/stat; ionice -p $$; "
+                                  + "chrt -f -p 5 $$ 2>/dev/null && echo took-rt; renice -n -3 -p $$ >/dev/null 2>&1 && echo took-nice; true"],
+                    command: "/bin/sh")
+        // Raising the limits needs CAP_SYS_RESOURCE, which not every root has (this machine's
+        // does not, and its hard limits are 0): then only the inherited priorities are tried.
+        let limits = ["/usr/bin/prlimit", "--rtprio=50:50", "--nice=30:30", "--"]
+        let canRaiseLimits = SmallTmpfs.run(limits[0], Array(limits.dropFirst()) + ["/bin/true"]) == 0
+        let raised = try runToEnd(p, ["sched"], prefix: (canRaiseLimits ? limits : [])
+                                      + ["/usr/bin/chrt", "-f", "10", "/usr/bin/nice", "-n", "-5", "/usr/bin/ionice", "-c1", "-n4"])
         #expect(raised.status == 0, "\(raised.stderr)")
         #expect(raised.stdout == "0 0 0\nnone: prio 0\n", "nice rt_priority policy, I/O class: \(raised.stdout)")
         let lowered = try runToEnd(p, ["sched"], prefix: ["/usr/bin/nice", "-n", "7", "/usr/bin/ionice", "-c3"])

@@ -352,13 +352,15 @@ import Testing
         let records = try p.audit("run_exited")
         #expect(records.count == 2 && records.allSatisfy { $0["exit_code"] as? Int == 3 },
                 "\(records.map { "\($0["exit_code"] ?? "nil") \($0["signal"] ?? "nil")" })")
+        // Reaped by mpm-run itself, not by the kernel: the wait brought the run's resource use.
+        #expect(records.allSatisfy { ($0["max_rss_kb"] as? Int ?? 0) > 0 }, "\(records.map { $0["max_rss_kb"] ?? "nil" })")
         #expect(try p.verifyAudit().status == 0)
     }
 
-    /// mpm-run started with stdin, stdout and stderr closed: the first files it opens must not
-    /// take their numbers, or the agent's relayed output (and mpm-run's messages) would be
-    /// written into them; the audit log first of all. The run still ends with the agent's
-    /// status, and the log holds only its records.
+    /// mpm-run started with stdin, stdout and stderr closed: the first files it opens (its
+    /// signalfd, then the audit log) must not take their numbers, or the agent's relayed output
+    /// (and mpm-run's messages) would be written into them; with all three closed, into the
+    /// audit log. The run still ends with the agent's status, and the log holds only its records.
     @Test(arguments: Supervisor.available)
     func startedWithItsStandardDescriptorsClosedNothingIsWrittenIntoItsFiles(_ s: Supervisor) throws {
         let p = try SandboxProject(s, permissions: [])

@@ -395,6 +395,21 @@ import Testing
                 "\(w.stderr)")
         #expect(try writer.audit("run_started").isEmpty)
 
+        // The same through symlinks: a write path that is a link to the sandboxes' folder (Landlock
+        // follows it), and a TMPDIR reached through a link inside a write path (the agent could
+        // repoint it at a folder of its own, where later runs would make their sandboxes).
+        let linked = try SandboxProject(s, permissions: ["write_files", "execute_commands"], writePaths: ["link", "work"])
+        let elsewhere = try linked.privateTMPDIR()
+        try linked.agent("planter", ["-c", "echo ran"], command: "/bin/sh")
+        try FileManager.default.createDirectory(atPath: linked.root + "/work", withIntermediateDirectories: true)
+        for (link, tmpdir) in [("link", elsewhere), ("work/t", linked.root + "/work/t")] {
+            try? FileManager.default.removeItem(atPath: linked.root + "/link")
+            try? FileManager.default.removeItem(atPath: linked.root + "/work/t")
+            try FileManager.default.createSymbolicLink(atPath: linked.root + "/" + link, withDestinationPath: elsewhere)
+            let l = try linked.mpmRun(["planter"], environment: ["TMPDIR": tmpdir])
+            #expect(l.status == 125 && l.stderr.contains(" overlaps "), "\(link): \(l.status) \(l.stdout) \(l.stderr)")
+        }
+
         let reader = try SandboxProject(s, permissions: ["read_files"])
         let rtmp = reader.root + "/tmp"
         try FileManager.default.createDirectory(atPath: rtmp, withIntermediateDirectories: true)

@@ -17,6 +17,12 @@ enum Rlimits {
             (Int32(RLIMIT_NOFILE.rawValue), UInt64(limits.maxOpenFiles), UInt64(limits.maxOpenFiles)),
             (Int32(RLIMIT_FSIZE.rawValue), UInt64(limits.maxFileSizeMB) * mib, UInt64(limits.maxFileSizeMB) * mib),
             (6 /* RLIMIT_NPROC, hidden from Swift */, UInt64(limits.maxProcesses), UInt64(limits.maxProcesses)),
+            // No real-time scheduling and no nice value below 0 for the agent, whatever its caller
+            // was allowed (PAM limits for an audio group, systemd's LimitRTPRIO=): with them a
+            // busy agent could starve its supervisor. Init drops what it inherited; these keep
+            // the agent from taking it back.
+            (14 /* RLIMIT_RTPRIO */, 0, 0),
+            (13 /* RLIMIT_NICE: a nice value down to 20 - this */, 0, 0),
         ]
         let skipped: Set<Int32> = Set((addressSpace ? [] : [Int32(RLIMIT_AS.rawValue)]) + (processes ? [] : [6]))
         return wanted.filter { !skipped.contains($0.0) }.map { resource, soft, hard in

@@ -13,8 +13,16 @@ public struct Runner: Sendable {
     /// Folders no agent may write: those that decide its policy (agents, profiles) and the
     /// audit log's. A write path that contains one is refused.
     public var protectedPaths: [String] = []
-    /// Where the runs' sandboxes are made (`$TMPDIR/mpm-run`, its folder resolved).
-    public var sandboxFolder: String
+    /// The folder that holds the sandboxes' folder: `$TMPDIR` (or /tmp), symlinks resolved
+    /// once, so that sandboxes are made where `prepare` checked (a symlink on the way that an
+    /// agent could repoint would not move them).
+    public var temporaryFolder: String
+    /// Where the runs' sandboxes are made: `<temporaryFolder>/mpm-run`.
+    public var sandboxFolder: String { Self.sandboxFolder(in: temporaryFolder) }
+
+    static func sandboxFolder(in folder: String) -> String {
+        (folder == "/" ? "" : folder) + "/" + Workspace.sandboxFolderName
+    }
 
     public init(catalog: Catalog, projectRoot: String, workingDirectory: String, environment: [String: String]) {
         self.catalog = catalog
@@ -22,7 +30,7 @@ public struct Runner: Sendable {
         self.workingDirectory = workingDirectory
         self.environment = environment
         protectedPaths = [catalog.agentsDir, catalog.profilesDir].map { Self.absolute($0, in: workingDirectory) }
-        sandboxFolder = Self.absolute(Workspace.defaultTemporaryFolder(), in: workingDirectory) + "/" + Workspace.sandboxFolderName
+        temporaryFolder = Self.absolute(Workspace.defaultTemporaryFolder(), in: workingDirectory)
     }
 
     /// `path` made absolute without following symlinks where it does not exist yet.
@@ -154,17 +162,23 @@ public struct Runner: Sendable {
             if refusal.event != nil { refusal.code = .limited }
             throw refusal
         }
+        // Each path as written and as Landlock will grant it (symlinks followed), against each
+        // folder as written and as it is.
+        let real = { (path: String) in Set([path, Self.absolute(path, in: "/")]) }
         // An agent that could write its own profile would choose its next run's permissions.
         for write in policy.writePaths {
-            if let protected = protectedPaths.first(where: { ProjectPath.isWithin($0, write) }) {
+            if let protected = protectedPaths.first(where: { p in real(write).contains { ProjectPath.isWithin(p, $0) } }) {
                 throw rejected("write path \(write) contains \(protected), which decides or records agents' permissions: "
                                + "narrow the profile's write_paths so that it leaves that folder out")
             }
         }
         // Other runs' sandboxes: an agent that could write there could change another run's
-        // input, instructions or output.
+        // input, instructions or output; nor may it reach a folder on the way there, which it
+        // could replace.
+        let sandboxes = [sandboxFolder,
+                         Self.sandboxFolder(in: ProjectPath.resolve(Workspace.defaultTemporaryFolder(), against: workingDirectory))]
         let overlapsSandboxes = { (path: String) in
-            ProjectPath.isWithin(sandboxFolder, path) || ProjectPath.isWithin(path, sandboxFolder)
+            real(path).contains { p in sandboxes.contains { ProjectPath.isWithin($0, p) || ProjectPath.isWithin(p, $0) } }
         }
         if let write = policy.writePaths.first(where: overlapsSandboxes) {
             throw rejected("write path \(write) overlaps \(sandboxFolder), where other runs' sandboxes are: "
@@ -265,7 +279,8 @@ public struct Runner: Sendable {
         do throws(WorkspaceError) {
             workspace = try Workspace.create(
                 runID: runID, policy: policy, inputs: request.inputs, projectRoot: projectRoot,
-                cwd: workingDirectory, owner: identity.isRootSupervisor ? (identity.uid, identity.gid) : nil)
+                cwd: workingDirectory, owner: identity.isRootSupervisor ? (identity.uid, identity.gid) : nil,
+                tmp: temporaryFolder)
         } catch {
             if case .inputOutsideAllowed(let path, let reason) = error.kind {
                 throw Refusal(description: error.description, event: .permissionDenied(
