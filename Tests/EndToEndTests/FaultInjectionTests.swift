@@ -462,6 +462,31 @@ import Testing
         #expect(try p.verifyAudit(log).status == 0)
     }
 
+    /// --output on a file system that fills up while the output is copied: the files that fit
+    /// are whole, the one that did not fit is not left half-written under its name, and the
+    /// user is told (the sandbox is kept, with everything).
+    @Test(.enabled(if: SmallTmpfs.available, "mounting a tmpfs needs root (CAP_SYS_ADMIN)"), arguments: Supervisor.available)
+    func outputThatDoesNotFitLeavesNoHalfWrittenFile(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: ["write_files", "execute_commands"])
+        let mount = try SmallTmpfs(at: p.root + "/small", size: "1m", owner: s == .nobody ? 65534 : 0)
+        defer { mount.unmount() }
+        try p.agent("writer", ["-c", "for i in 1 2 3; do head -c 409600 /dev/urandom > \"$MPM_OUTPUT_DIR/f$i\"; done"], command: "/bin/sh")
+        let out = mount.path + "/out"
+        let r = try p.mpmRun(["writer", "--output", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("output not collected") && r.stderr.contains("No space left on device"), "\(r.stderr)")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        #expect(!names.isEmpty && names.count < 3, "\(names)")
+        for name in names {
+            var st = stat()
+            #expect(lstat(out + "/" + name, &st) == 0 && st.st_size == 409600, "\(name): \(st.st_size) bytes")
+        }
+        if let kept = r.stderr.range(of: "the sandbox is kept at ") {
+            let sandbox = String(r.stderr[kept.upperBound...].prefix { $0 != "\n" })
+            try? FileManager.default.removeItem(atPath: sandbox)
+        }
+    }
+
     /// The agent closes its stdout at once and goes on: mpm-run relays its stderr, exits with
     /// its status, and prints nothing of its own.
     @Test(arguments: Supervisor.available)

@@ -424,6 +424,50 @@ import Testing
         }
     }
 
+    /// The agent makes folders in output/ named like ones already in the user's --output (a
+    /// private `keep`, a sticky world-writable `sub`): collecting merges into them and leaves
+    /// their modes alone. It used to make each 0755: with --output ~, an agent's `.ssh/` opened
+    /// up the user's own.
+    @Test(arguments: Supervisor.available)
+    func collectingOutputLeavesTheModesOfFoldersAlreadyThere(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: ["write_files", "execute_commands"])
+        try p.agent("maker", ["-c", "cd \"$MPM_OUTPUT_DIR\" && mkdir keep sub new && echo k > keep/f && echo s > sub/g && echo n > new/h"],
+                    command: "/bin/sh")
+        let out = p.root + "/out"
+        for (dir, mode) in [(out, mode_t(0o755)), (out + "/keep", 0o700), (out + "/sub", 0o1777)] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            chmod(dir, mode)
+            if s == .nobody && Supervisor.isRoot { chown(dir, 65534, 65534) }
+        }
+        let r = try p.mpmRun(["maker", "--output", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        func mode(_ path: String) -> mode_t { var st = stat(); return lstat(path, &st) == 0 ? st.st_mode & 0o7777 : 0 }
+        #expect(mode(out + "/keep") == 0o700, "keep: \(String(mode(out + "/keep"), radix: 8))")
+        #expect(mode(out + "/sub") == 0o1777, "sub: \(String(mode(out + "/sub"), radix: 8))")
+        #expect(mode(out + "/new") == 0o755, "a folder the copy made: \(String(mode(out + "/new"), radix: 8))")
+        for file in ["keep/f", "sub/g", "new/h"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file) not copied: \(r.stderr)")
+        }
+    }
+
+    /// The agent of an unprivileged mpm-run (its own user) takes the owner's bits off its run
+    /// folder and output/: its output is still collected and its sandbox removed. It used to be
+    /// "not collected", the sandbox kept for good, at every such run.
+    @Test(arguments: Supervisor.available)
+    func anAgentThatLocksItsFoldersStillHasItsOutputCollected(_ s: Supervisor) throws {
+        let p = try SandboxProject(s, permissions: ["write_files", "execute_commands"])
+        let tmp = try p.privateTMPDIR()
+        for (name, lock) in [("lock-out", "chmod 000 \"$MPM_OUTPUT_DIR\""), ("lock-home", "chmod 000 \"$HOME\""),
+                             ("lock-both", "chmod 000 \"$MPM_OUTPUT_DIR\" \"$HOME\"")] {
+            try p.agent(name, ["-c", "echo result > \"$MPM_OUTPUT_DIR/f\"; \(lock)"], command: "/bin/sh")
+            let out = p.root + "/out-" + name
+            let r = try p.mpmRun([name, "--output", out], environment: ["TMPDIR": tmp])
+            #expect(r.status == 0 && !r.stderr.contains("not collected"), "\(name): \(r.status) \(r.stderr)")
+            #expect((try? String(contentsOfFile: out + "/f", encoding: .utf8)) == "result\n", "\(name): \(r.stderr)")
+        }
+        #expect(p.sandboxes(in: tmp).isEmpty, "sandboxes left: \(p.sandboxes(in: tmp))")
+    }
+
     /// A killed supervisor leaves its sandbox; the next mpm-run sweeps it away without
     /// following the symlinks the agent left in temp/ to a folder of its own uid outside.
     @Test(arguments: Supervisor.available)

@@ -1,3 +1,4 @@
+import CLauncher
 import Glibc
 
 /// What collectOutput copied, and what it left out and why.
@@ -46,7 +47,7 @@ extension Workspace {
 
     private func collectOutput(into dest: Int32, path dir: String, owner: (uid: uid_t, gid: gid_t)?,
                                maxFiles: Int, maxBytes: Int) throws(WorkspaceError) -> CollectedOutput {
-        let source = FS.openat(runFd, FSPath("output"), O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        let source = openOutputSource()
         guard source >= 0 else { throw WorkspaceError.io("open", outputPath) }
         defer { close(source) }
         guard let sourceStat = FS.fstat(source), UInt64(sourceStat.st_dev) == runDevice else {
@@ -55,6 +56,25 @@ extension Workspace {
         var copier = OutputCopier(device: sourceStat.st_dev, owner: owner, maxEntries: maxFiles, maxBytes: maxBytes)
         try copier.copyFolder(source, into: dest, display: "", destPath: dir, depth: 0)
         return copier.result
+    }
+
+    /// output/, for reading. The agent of an unprivileged mpm-run is mpm-run's own user and
+    /// may have taken the owner's bits off its run folder or output/ (chmod 000): they are given
+    /// back first (the agent has ended), or its output could not be collected and its sandbox
+    /// would be kept for good. output/ is changed through an O_PATH handle, never through a
+    /// symlink the agent left in its place.
+    private func openOutputSource() -> Int32 {
+        let source = FS.openat(runFd, FSPath("output"), O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        guard source < 0, errno == EACCES, geteuid() != 0 else { return source }
+        if let st = FS.fstat(runFd), st.st_mode & 0o700 != 0o700 { fchmod(runFd, (st.st_mode & 0o7777) | 0o700) }
+        let handle = FS.openat(runFd, FSPath("output"), MPM_O_PATH | O_DIRECTORY | O_NOFOLLOW)
+        if handle >= 0 {
+            if let st = FS.fstat(handle), st.st_uid == geteuid(), st.st_mode & 0o700 != 0o700 {
+                chmod("/proc/self/fd/\(handle)", (st.st_mode & 0o7777) | 0o700)
+            }
+            close(handle)
+        }
+        return FS.openat(runFd, FSPath("output"), O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
     }
 
     /// `mkdir -p dir` (new folders 0755, given to `owner`), then an fd of `dir`. The path is
@@ -146,13 +166,20 @@ struct OutputCopier {
                 guard sub >= 0 else { skip(path, "cannot open: \(errnoText(errno))"); continue }
                 defer { close(sub) }
                 let subDestPath = destPath + "/" + name.display
-                if !FS.mkdirat(dest, name, 0o755) && errno != EEXIST {
+                // A folder that is already there (the user's, in an --output of theirs) keeps its
+                // mode and owner: only one made here gets 0755 and the output's owner.
+                let made = FS.mkdirat(dest, name, 0o755)
+                if !made && errno != EEXIST {
                     throw WorkspaceError.io("create", subDestPath)
                 }
                 let out = FS.openat(dest, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
-                guard out >= 0 else { skip(path, "the destination \(subDestPath) is not a folder"); continue }
+                guard out >= 0 else {
+                    skip(path, errno == ENOTDIR || errno == ELOOP ? "the destination \(subDestPath) is not a folder"
+                                                                 : "cannot open the destination \(subDestPath): \(errnoText(errno))")
+                    continue
+                }
                 defer { close(out) }
-                try finish(out, mode: 0o755, path: subDestPath)
+                if made { try finish(out, mode: 0o755, path: subDestPath) }
                 result.folders += 1
                 try copyFolder(sub, into: out, display: path, destPath: subDestPath, depth: depth + 1)
             } else {
@@ -180,7 +207,10 @@ struct OutputCopier {
         defer { close(out) }
         switch FS.copySparse(from: fd, to: out, size: size) {
         case .success: result.bytes += size
-        case .failure(let e): throw WorkspaceError.io("copy output to", destPath, e.code)
+        case .failure(let e):
+            // Nothing half-written is left under the file's name.
+            _ = FS.unlinkat(dest, name, dir: false)
+            throw WorkspaceError.io("copy output to", destPath, e.code)
         }
         try finish(out, mode: 0o644, path: destPath)
         result.files += 1
