@@ -171,7 +171,7 @@ import Testing
         // Raising the limits needs CAP_SYS_RESOURCE, which not every root has (this machine's
         // does not, and its hard limits are 0): then only the inherited priorities are tried.
         let limits = ["/usr/bin/prlimit", "--rtprio=50:50", "--nice=30:30", "--"]
-        let canRaiseLimits = SmallTmpfs.run(limits[0], Array(limits.dropFirst()) + ["/bin/true"]) == 0
+        let canRaiseLimits = runTool(limits[0], Array(limits.dropFirst()) + ["/bin/true"]) == 0
         let raised = try runToEnd(p, ["sched"], prefix: (canRaiseLimits ? limits : [])
                                       + ["/usr/bin/chrt", "-f", "10", "/usr/bin/nice", "-n", "-5", "/usr/bin/ionice", "-c1", "-n4"])
         #expect(raised.status == 0, "\(raised.stderr)")
@@ -182,7 +182,7 @@ import Testing
     }
 
     static let realTimeAvailable = Supervisor.isRoot
-        && SmallTmpfs.run("/usr/bin/chrt", ["-f", "10", "/usr/bin/ionice", "-c1", "-n4", "/bin/true"]) == 0
+        && runTool("/usr/bin/chrt", ["-f", "10", "/usr/bin/ionice", "-c1", "-n4", "/bin/true"]) == 0
 
     @Test(arguments: Supervisor.available)
     func aTimeoutKillsASetsidGrandchild(_ s: Supervisor) throws {

@@ -735,7 +735,7 @@ final class SmallTmpfs {
     init(at path: String, size: String, owner: uid_t) throws {
         self.path = path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let rc = Self.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(size),mode=0700,uid=\(owner),gid=\(owner)", "tmpfs", path])
+        let rc = runTool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(size),mode=0700,uid=\(owner),gid=\(owner)", "tmpfs", path])
         try #require(rc == 0, "mount tmpfs at \(path) failed")
     }
 
@@ -745,13 +745,13 @@ final class SmallTmpfs {
         let dir = "/tmp/mpm-test-mount-\(getpid())"
         mkdir(dir, 0o700)
         defer { rmdir(dir) }
-        guard run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=4k", "tmpfs", dir]) == 0 else { return false }
-        run("/usr/bin/umount", [dir])
+        guard runTool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=4k", "tmpfs", dir]) == 0 else { return false }
+        runTool("/usr/bin/umount", [dir])
         return true
     }()
 
     func remount(readOnly: Bool) {
-        _ = Self.run("/usr/bin/mount", ["-o", "remount," + (readOnly ? "ro" : "rw"), path])
+        _ = runTool("/usr/bin/mount", ["-o", "remount," + (readOnly ? "ro" : "rw"), path])
     }
 
     /// Writes `file` until the file system is full.
@@ -762,19 +762,7 @@ final class SmallTmpfs {
         close(fd)
     }
 
-    func unmount() { _ = Self.run("/usr/bin/umount", ["-l", path]) }
-
-    @discardableResult
-    static func run(_ tool: String, _ args: [String]) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
+    func unmount() { _ = runTool("/usr/bin/umount", ["-l", path]) }
 }
 
 func ms(_ t: TimeInterval) -> String { "\(Int((t * 1000).rounded())) ms" }

@@ -162,12 +162,13 @@ public struct Runner: Sendable {
             if refusal.event != nil { refusal.code = .limited }
             throw refusal
         }
-        // Each path as written and as Landlock will grant it (symlinks followed), against each
-        // folder as written and as it is.
-        let real = { (path: String) in Set([path, Self.absolute(path, in: "/")]) }
+        // Each path as written and as Landlock will grant it (symlinks followed), resolved once,
+        // against each folder as written and as it is.
+        let forms = { (path: String) in (path, Set([path, Self.absolute(path, in: "/")])) }
+        let writes = policy.writePaths.map(forms)
         // An agent that could write its own profile would choose its next run's permissions.
-        for write in policy.writePaths {
-            if let protected = protectedPaths.first(where: { p in real(write).contains { ProjectPath.isWithin(p, $0) } }) {
+        for (write, seen) in writes {
+            if let protected = protectedPaths.first(where: { p in seen.contains { ProjectPath.isWithin(p, $0) } }) {
                 throw rejected("write path \(write) contains \(protected), which decides or records agents' permissions: "
                                + "narrow the profile's write_paths so that it leaves that folder out")
             }
@@ -177,10 +178,10 @@ public struct Runner: Sendable {
         // could replace.
         let sandboxes = [sandboxFolder,
                          Self.sandboxFolder(in: ProjectPath.resolve(Workspace.defaultTemporaryFolder(), against: workingDirectory))]
-        let overlapsSandboxes = { (path: String) in
-            real(path).contains { p in sandboxes.contains { ProjectPath.isWithin($0, p) || ProjectPath.isWithin(p, $0) } }
+        let overlapsSandboxes = { (path: String, seen: Set<String>) in
+            seen.contains { p in sandboxes.contains { ProjectPath.isWithin($0, p) || ProjectPath.isWithin(p, $0) } }
         }
-        if let write = policy.writePaths.first(where: overlapsSandboxes) {
+        if let (write, _) = writes.first(where: overlapsSandboxes) {
             throw rejected("write path \(write) overlaps \(sandboxFolder), where other runs' sandboxes are: "
                            + "narrow the profile's write_paths, or set TMPDIR to a folder outside them")
         }
@@ -190,7 +191,7 @@ public struct Runner: Sendable {
         }
         // An unprivileged mpm-run runs every agent as its own user, so only Landlock keeps one run
         // from reading another's sandbox (as root, each run has a uid and a 0700 folder of its own).
-        if !identity.isRootSupervisor, let read = policy.readPaths.first(where: overlapsSandboxes) {
+        if !identity.isRootSupervisor, let (read, _) = policy.readPaths.map(forms).first(where: overlapsSandboxes) {
             throw rejected("read path \(read) overlaps \(sandboxFolder), where other runs' sandboxes are (every agent of an "
                            + "unprivileged mpm-run is the same user): narrow the profile's read_paths, or set TMPDIR to a folder outside them")
         }

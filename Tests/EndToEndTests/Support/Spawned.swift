@@ -213,3 +213,16 @@ func runToEnd(_ project: SandboxProject, _ args: [String], environment: [String:
     s.closeInput()
     return s.finish(timeout: timeout)
 }
+
+/// Runs `tool` with `args`, its output discarded; its exit status, or -1 if it did not start.
+@discardableResult
+func runTool(_ tool: String, _ args: [String]) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: tool)
+    p.arguments = args
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return -1 }
+    p.waitUntilExit()
+    return p.terminationStatus
+}
